@@ -31,7 +31,8 @@ void buf_release(struct buf *b)
 void buf_reset(struct buf *b)
 {
     b->len = 0;
-    b->s[0] = '\0';
+    if (b->s)
+        b->s[0] = '\0';
 }
 
 static int grow(struct buf *b, size_t extra)
@@ -41,7 +42,7 @@ static int grow(struct buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap * 2;
+    size_t cap = b->cap ? b->cap * 2 : 64;
     while (cap < need)
         cap *= 2;
     b->s = xrealloc(b->s, cap);
@@ -74,7 +75,7 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);
-    int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, cp);
+    int n = vsnprintf(b->s ? b->s + b->len : NULL, b->cap - b->len, fmt, cp);
     va_end(cp);
     if (n < 0)
         return -WEIR_EINVAL;
@@ -87,7 +88,8 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
         vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
     }
     if ((size_t)n > b->max - b->len) {
-        b->s[b->len] = '\0';
+        if (b->s)
+            b->s[b->len] = '\0';
         return -WEIR_ETOOBIG;
     }
     b->len += (size_t)n;
@@ -105,8 +107,10 @@ int buf_addf(struct buf *b, const char *fmt, ...)
 
 char *buf_detach(struct buf *b)
 {
-    char *s = b->s;
-    size_t max = b->max;
-    buf_init(b, max);
+    char *s = b->s ? b->s : xstrdup("");
+    /* Leaves the buf empty without memory, so forgetting buf_release after a detach
+     * leaks nothing; appending works again (the first append allocates). */
+    b->s = NULL;
+    b->len = b->cap = 0;
     return s;
 }

@@ -1,5 +1,6 @@
 /* core/buf.h - a growable NUL-terminated byte buffer with a required maximum size (curl
- * dynbuf, git strbuf). `s` is always a valid C string (never NULL after buf_init). */
+ * dynbuf, git strbuf). `s` is a valid C string after buf_init and after any append; only
+ * buf_detach leaves it NULL. */
 #ifndef WEIR_CORE_BUF_H
 #define WEIR_CORE_BUF_H
 
@@ -25,7 +26,8 @@ int buf_adds(struct buf *b, const char *s);
 int buf_addc(struct buf *b, char c);
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-/* Hands the contents to the caller (free with free()) and re-initializes the buf empty. */
+/* Hands the contents to the caller (free with free()) and leaves the buf empty and without
+ * memory (`s` NULL until the next append; buf_release is then a no-op). */
 char *buf_detach(struct buf *b);
 
 #endif

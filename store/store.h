@@ -42,7 +42,11 @@ int store_schema_latest(void);
 
 int store_begin(struct store *st, struct weir_err *err);
 int store_commit(struct store *st, struct weir_err *err);
-/* Never fails from the caller's view; safe to call when no transaction is open. */
+/* Never fails from the caller's view; safe to call when no transaction is open. Rolls the
+ * whole transaction back even when called at an inner nesting level; the outer levels'
+ * later calls and their store_commit then fail with -WEIR_ECONFLICT. On PostgreSQL a
+ * database error inside store_begin..store_commit aborts the transaction: roll back.
+ * (Lost CAS races and duplicate runs are not database errors and leave it usable.) */
 void store_rollback(struct store *st);
 
 /* ---- DAGs ------------------------------------------------------------------------- */
@@ -90,6 +94,9 @@ int store_dag_deactivate_missing(struct store *st, const char *folder_prefix, js
                                  struct weir_err *err);
 int store_dag_set_next(struct store *st, const char *dag_id, int64_t next_dagrun,
                        int64_t create_after, struct weir_err *err);
+/* Deletes a DAG with its versions, runs, task instances, logs and XComs (Airflow's
+ * DELETE /dags/{dag_id}). -WEIR_ENOTFOUND if it does not exist. */
+int store_dag_delete(struct store *st, const char *dag_id, struct weir_err *err);
 /* The canonical JSON text of a DAG version; *out is a new string (free()). */
 int store_dag_version_get(struct store *st, const char *dag_id, int64_t version, char **out,
                           struct weir_err *err);
@@ -145,10 +152,13 @@ int store_run_get(struct store *st, const char *dag_id, const char *run_id,
 struct store_run_filter {
     const char *dag_id;  /* NULL: all DAGs */
     int state_mask;      /* bit (1 << state); 0: all states */
-    int64_t logical_date_gte, logical_date_lte; /* TS_NONE: unbounded */
+    int64_t logical_date_gte, logical_date_lte; /* TS_NONE or 0: unbounded */
     const char *order_by; /* "logical_date", "-logical_date" (default), "start_date", "-start_date", "id", "-id" */
     size_t limit, offset; /* limit 0: no limit */
 };
+/* Sets `f` to "every run" (zeroes it, both logical-date bounds TS_NONE). A zero-initialized
+ * filter means the same: a bound of 0 (the epoch itself) counts as unbounded. */
+void store_run_filter_init(struct store_run_filter *f);
 int store_run_list(struct store *st, const struct store_run_filter *f,
                    struct store_run_list *out, struct weir_err *err);
 /* Number of runs of `dag_id` in state queued or running. */
@@ -193,7 +203,7 @@ struct store_ti {
     char *dag_id, *run_id, *task_id;
     enum store_ti_state state;
     int try_number;        /* tries started so far (0 before the first) */
-    int max_tries;         /* retries + 1 */
+    int max_tries;         /* retries + 1; 0 until the scheduler first schedules it */
     int64_t start_date, end_date, queued_at; /* TS_NONE if unknown */
     int64_t next_retry_at; /* for up_for_retry: earliest time of the next try */
     int64_t heartbeat_at;  /* last heartbeat of the running try */
@@ -244,6 +254,7 @@ struct store_ti_update {
     bool set_pid; int pid;
     bool set_executor_ref; const char *executor_ref;
     bool set_note; const char *note;
+    bool set_pool; const char *pool;
 };
 /* Compare-and-set: applies `u` only if the task instance is in state `from` (-1: any) and,
  * when `expect_try` >= 0, its try_number equals `expect_try`. -WEIR_ECONFLICT otherwise,
