@@ -33,4 +33,16 @@ void tz_to_local(const struct tz *tz, int64_t us, struct civil *out);
  * local time after it) and *b to the same. */
 int tz_from_local(const struct tz *tz, const struct civil *local, int64_t *a, int64_t *b);
 
+/* The span of constant UTC offset around an instant: the offset is `offset` for every
+ * instant in [start, end) (microseconds; start is INT64_MIN when the span reaches back
+ * for ever, end INT64_MAX when it never ends) and was `prev_offset` just before `start`
+ * (equal to `offset` when start is INT64_MIN). Consecutive spans always differ in offset.
+ * A NULL `tz` means UTC, as for the functions above. Any thread. Used to walk transitions
+ * (core/cron.c). */
+struct tz_span {
+    int64_t start, end;
+    int offset, prev_offset;
+};
+void tz_span_at(const struct tz *tz, int64_t us, struct tz_span *out);
+
 #endif
