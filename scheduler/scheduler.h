@@ -30,9 +30,11 @@ struct sched_ops {
     void *ud;
 };
 
-/* Parses and validates one DAG file into a new canonical DAG doc (*doc, new reference).
- * `fileloc` is the path recorded in the doc. On error returns -WEIR_EINVAL, *doc = NULL,
- * err->msg names the key and the problem and err->loc is "file:line:col". */
+/* Parses and validates one DAG file (docs/dag-files.md) into a new canonical DAG doc
+ * (*doc, new reference). `path` is the fileloc recorded in the doc. On error *doc = NULL
+ * and returns -WEIR_EINVAL (invalid file: err->msg names the key and the problem and
+ * err->loc is "file:line:col"), -WEIR_ETOOBIG (a limit: 4 MiB, 10,000 tasks, alias
+ * expansion), or -WEIR_ENOTFOUND / -WEIR_EIO (the file cannot be read). Any thread. */
 int sched_dag_parse_file(const char *path, const struct sched_ops *ops, json_t **doc,
                          struct weir_err *err);
 /* The same for text in memory; `name` is used as the file in locations and fileloc. */
@@ -108,6 +110,8 @@ struct sched_opts {
     int64_t sweep_interval_us;    /* safety-net sweep period */
     const char *only_dag;         /* `weir dags test`: schedule only this DAG's runs */
     bool no_cron;                 /* do not create scheduled runs (dags test, backfill) */
+    const char *wake_file;        /* other processes (the CLI) write it after changing the
+                                     store; the scheduler watches it. NULL: none */
 };
 
 struct sched;
