@@ -30,10 +30,15 @@ struct store;
 
 struct exec_plugins;
 
-/* Loads all plugins found in `path` (directories separated by ':'; files named
- * weir_<name>.so). A plugin that fails to load (missing symbol, wrong ABI, init returned
- * NULL, duplicate name) does not stop the others: its error is kept and listed by
- * exec_plugins_errors. Never NULL. Plugins stay loaded until exec_plugins_free. */
+/* A registry of the plugins found in `path` (directories separated by ':', missing ones
+ * skipped; files named weir_*.so, in path order then name order; NULL: none). Files are
+ * opened lazily: exec_plugins_find opens weir_<plugin>.so first and every other file only
+ * if that does not provide the plugin (a task runner pays for one dlopen), while
+ * exec_plugins_to_json and exec_plugins_errors open them all. A plugin that fails to load
+ * (missing symbol, wrong ABI, init returned NULL, bad descriptor, duplicate name) does not
+ * stop the others: its error is logged, kept and listed by exec_plugins_errors. Never
+ * NULL. Plugins stay loaded until exec_plugins_free. The registry functions are
+ * thread-safe (a mutex guards the lazy loads). */
 struct exec_plugins *exec_plugins_load(const char *path);
 void exec_plugins_free(struct exec_plugins *reg);
 
@@ -52,6 +57,17 @@ json_t *exec_plugins_to_json(const struct exec_plugins *reg);
 /* JSON array of {"file","error"} for plugins that failed to load. New reference. */
 json_t *exec_plugins_errors(const struct exec_plugins *reg);
 
+/* Validates an operator's parameters (`params`: the rendered `with` object, borrowed; NULL
+ * or null means {}) against `schema_text` (struct weir_operator.params_schema: an object of
+ * name -> {"type","required","default","description"}; NULL means no parameters).
+ * Unknown names, missing required ones and wrong types are refused. Strings produced by
+ * templates are converted when the schema asks for another type and the text spells a value
+ * of it ("5" -> 5 for "integer"/"number", "true"/"false" for "boolean", JSON text for
+ * "object"/"array"). A null value counts as absent. On success *out is a new object with
+ * defaults filled in; otherwise -WEIR_EINVAL with err naming the parameter. Any thread. */
+int exec_params_validate(const char *schema_text, json_t *params, json_t **out,
+                         struct weir_err *err);
+
 /* ---- task runner ----------------------------------------------------------------- */
 
 struct exec_task_opts {
@@ -60,14 +76,47 @@ struct exec_task_opts {
     bool test;            /* `weir tasks test`: run without touching task state (logs go
                              to stderr, XComs are not stored) */
     int64_t heartbeat_us; /* heartbeat interval (0: 5 s) */
+    /* URL of the store `st` was opened with: the heartbeat and log-flush thread opens its
+     * own connection with it (a connection is never shared between threads). NULL: no
+     * background thread (log lines are written as they come, no heartbeats). */
+    const char *store_url;
+};
+
+/* Exit codes of `weir tasks run` (what exec_task_run returns when the try ran). The store
+ * holds the truth; the code lets an executor log something meaningful. Codes 2..5 are the
+ * CLI's usage / not found / conflict / unavailable codes (cli/cli.h) for a try that could
+ * not start; the runner's own codes avoid them. */
+enum exec_exit {
+    EXEC_EXIT_SUCCESS = 0,  /* state success written */
+    EXEC_EXIT_FAILED = 1,   /* state failed or up_for_retry written */
+    EXEC_EXIT_SKIPPED = 10, /* state skipped written */
+    EXEC_EXIT_LOST = 11,    /* the operator finished but the task instance had left running
+                               (marked, cleared or failed as a zombie meanwhile): nothing
+                               written */
 };
 
 /* Runs one try of a task in this process and records everything in the store. The task
  * instance must be queued (or scheduled) with try_number == opts->try_number - 1 (the
  * runner moves it to running, making a second runner of the same try fail with
- * -WEIR_ECONFLICT). Returns the process exit code to use: 0 success, 1 failed (state
- * failed or up_for_retry written), 2 skipped... see docs/architecture.md; a negative WEIR_E*
- * code when the try could not even start (err filled, state untouched). */
+ * -WEIR_ECONFLICT). Returns an enum exec_exit value once the try ran (its state, logs and
+ * XComs are in the store), or a negative WEIR_E* code when the try could not even start
+ * (err filled, state untouched): the run, the DAG version or the task does not exist
+ * (-WEIR_ENOTFOUND), the task instance is not queued/scheduled at try N-1
+ * (-WEIR_ECONFLICT), the store is unreachable (-WEIR_EUNAVAIL), SIGTERM arrived before
+ * the claim (-WEIR_EUNAVAIL). Also negative, after the try ran, when the store stayed
+ * unreachable for the final state (the instance stays running until the scheduler's
+ * zombie check ends it).
+ * Templates in `with` and `env` see the context listed in docs/plugins.md (ds, ts, params =
+ * DAG defaults overridden by the run's conf, var('k'), xcom('task'[, 'key']), ...); `env`
+ * is set in the process environment before the operator runs. XComs of the task instance
+ * are cleared when the try starts.
+ * Failures inside the try (unknown operator, template error, invalid parameters, the
+ * operator failing) are written to the task log and end in failed / up_for_retry;
+ * invalid parameters are not retried. SIGTERM and SIGINT during the try make
+ * host->cancelled() true, as does the task instance leaving `running` in the store.
+ * With opts->test nothing is written: lines go to stderr, XComs stay in memory, and the
+ * task instance need not exist. Main thread of the process (it installs signal handlers
+ * for the duration of the call and sets the task's `env` in the process environment). */
 int exec_task_run(struct store *st, const struct exec_plugins *reg,
                   const struct exec_task_opts *opts, struct weir_err *err);
 
@@ -94,8 +143,8 @@ typedef void (*exec_done_fn)(void *ud, const struct exec_event *ev);
 struct exec;
 
 struct exec_local_opts {
-    const char *weir_exe; /* absolute path of the weir binary to run `tasks run` with */
-    int parallelism;      /* max concurrent tries; 0 = number of cores */
+    const char *weir_exe;  /* absolute path of the weir binary to run `tasks run` with */
+    int parallelism;       /* max concurrent tries; 0 = number of cores */
     int64_t kill_grace_us; /* SIGTERM -> SIGKILL delay on timeout (0: 5 s) */
 };
 
@@ -104,8 +153,13 @@ struct exec_local_opts {
 struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts, exec_done_fn done,
                             void *ud, struct weir_err *err);
 
-/* Starts one try. Returns 0 (done will be called later), -WEIR_EUNAVAIL when no slot is
- * free, or another negative WEIR_E* code (done will NOT be called). Loop thread only. */
+/* Starts one try: the local executor runs `<weir_exe> tasks run DAG TASK RUN_ID --try N`
+ * detached in its own session (process group = its pid) with the scheduler's environment,
+ * stdin from nothing and stdout/stderr to the scheduler's stderr. A positive timeout_us
+ * sends SIGTERM to the whole group when it passes, then SIGKILL after kill_grace (the
+ * event then has timed_out set). Returns 0 (done will be called later), -WEIR_EUNAVAIL
+ * when no slot is free, or another negative WEIR_E* code (done will NOT be called).
+ * Loop thread only; `t` is copied. */
 int exec_launch(struct exec *ex, const struct exec_task *t, struct weir_err *err);
 /* How many more tries may start now. */
 int exec_slots_free(const struct exec *ex);
@@ -116,8 +170,9 @@ bool exec_is_running(const struct exec *ex, const char *dag_id, const char *run_
                      const char *task_id, int try_number);
 /* Stops accepting work and closes the handles. Running children are left running (they
  * finish on their own and record their state in the store; the next scheduler adopts
- * them) unless `kill_running`, which kills their process groups. The executor is freed
- * once its handles are closed; run the loop until then. */
+ * them) unless `kill_running`, which kills their process groups with SIGKILL and reaps
+ * them. `done` is not called after exec_close. The executor is freed once its handles
+ * are closed; run the loop until then. Loop thread only. */
 void exec_close(struct exec *ex, bool kill_running);
 
 #endif

@@ -1,0 +1,72 @@
+/* executor/executor_int.h - declarations shared by the executor's own .c files: the
+ * executor kinds' operation table, and the task context every host function receives.
+ * No other module includes this file (unit tests of the executor may). */
+#ifndef WEIR_EXECUTOR_EXECUTOR_INT_H
+#define WEIR_EXECUTOR_EXECUTOR_INT_H
+
+#include <stdarg.h>
+
+#include "executor/executor.h"
+#include "weir/plugin.h"
+
+/* ---- executor kinds (exec.c dispatches to these) ---------------------------------- */
+
+struct exec_ops {
+    int (*launch)(struct exec *ex, const struct exec_task *t, struct weir_err *err);
+    int (*slots_free)(const struct exec *ex);
+    int (*running)(const struct exec *ex);
+    bool (*is_running)(const struct exec *ex, const char *dag_id, const char *run_id,
+                       const char *task_id, int try_number);
+    void (*close)(struct exec *ex, bool kill_running);
+};
+
+/* The first member of every executor kind's struct. */
+struct exec {
+    const struct exec_ops *ops;
+};
+
+/* ---- host function table ---------------------------------------------------------- */
+
+/* What a task context must implement. The table in plugins.c (exec__host) forwards each
+ * host function to ctx->ops, so the registry does not depend on the runner (and tests can
+ * drive plugins with a context of their own). */
+struct exec_ctx_ops {
+    void (*vlog)(struct weir_task_ctx *ctx, enum weir_log_level level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+    int (*vfail)(struct weir_task_ctx *ctx, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+    int (*xcom_push)(struct weir_task_ctx *ctx, const char *key, json_t *value);
+    json_t *(*xcom_pull)(struct weir_task_ctx *ctx, const char *task_id, const char *key);
+    json_t *(*conn_get)(struct weir_task_ctx *ctx, const char *conn_id);
+    json_t *(*var_get)(struct weir_task_ctx *ctx, const char *key);
+    int (*cancelled)(struct weir_task_ctx *ctx);
+    void (*progress)(struct weir_task_ctx *ctx, double fraction, const char *msg);
+    json_t *(*context)(struct weir_task_ctx *ctx);
+    char *(*render)(struct weir_task_ctx *ctx, const char *tmpl);
+};
+
+/* The host's per-task state starts with this (plugin.h keeps it opaque). */
+struct weir_task_ctx {
+    const struct exec_ctx_ops *ops;
+};
+
+/* The one host table handed to plugins (static lifetime). */
+const struct weir_host *exec__host(void);
+
+/* How many plugin files the registry has tried to open so far (for tests of lazy loading). */
+size_t exec__plugins_opened(const struct exec_plugins *reg);
+
+/* Finds task `task_id` in the text of a DAG doc without parsing the rest: *task gets the
+ * task object and *params the doc's params ({} when absent), both new references.
+ * -WEIR_ENOTFOUND when no task has that id, -WEIR_EINVAL when the text is not a JSON
+ * object of the expected shape (callers may fall back to json_loads). */
+int exec__doc_task(const char *text, size_t len, const char *task_id, json_t **task,
+                   json_t **params, struct weir_err *err);
+
+/* Parses a connection URI (Airflow's form: scheme://login:password@host:port/schema?k=v,
+ * parts percent-decoded, '-' in the scheme read as '_', `__extra__` holding JSON extra) or
+ * a JSON object into {"conn_id","conn_type","host","port","login","password","schema",
+ * "extra"} (missing parts absent). Returns a new reference, or NULL with `err` filled. */
+json_t *exec__conn_parse(const char *conn_id, const char *text, struct weir_err *err);
+
+#endif
