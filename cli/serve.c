@@ -1,0 +1,209 @@
+/* cli/serve.c - the long-running processes: `weir standalone` and `weir scheduler`, and the
+ * in-process scheduler behind `weir dags test` and `weir dags backfill --wait`. Wires the
+ * scheduler to the local executor and the plugin registry (the scheduler and executor
+ * modules do not know each other). */
+#define LOG_MODULE "cli"
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/cfg.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/ts.h"
+#include "executor/executor.h"
+#include "weir/plugin.h"
+#include "scheduler/scheduler.h"
+#include "store/store.h"
+
+struct runtime {
+    struct cli_env *env;
+    uv_loop_t loop;
+    struct exec *ex;
+    struct sched *s;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t check; /* run_until_done: polls the watched runs */
+    json_t *runs;     /* run_until_done: [[dag, run], ...] */
+    int failed;
+    bool stopping;
+};
+
+static int ex_launch(void *ud, const char *dag_id, const char *run_id, const char *task_id,
+                     int try_number, int64_t timeout_us, const char *pool, struct weir_err *err)
+{
+    struct runtime *rt = ud;
+    struct exec_task t = {.dag_id = dag_id, .run_id = run_id, .task_id = task_id,
+                          .try_number = try_number, .timeout_us = timeout_us, .pool = pool};
+    return exec_launch(rt->ex, &t, err);
+}
+
+static int ex_slots(void *ud)
+{
+    return exec_slots_free(((struct runtime *)ud)->ex);
+}
+
+static bool ex_is_running(void *ud, const char *dag_id, const char *run_id, const char *task_id,
+                          int try_number)
+{
+    return exec_is_running(((struct runtime *)ud)->ex, dag_id, run_id, task_id, try_number);
+}
+
+static void on_exec_done(void *ud, const struct exec_event *ev)
+{
+    struct runtime *rt = ud;
+    if (rt->s)
+        sched_task_exited(rt->s, ev->dag_id, ev->run_id, ev->task_id, ev->try_number,
+                          ev->exit_status, ev->term_signal, ev->timed_out);
+}
+
+static void stop(struct runtime *rt)
+{
+    if (rt->stopping)
+        return;
+    rt->stopping = true;
+    if (rt->s)
+        sched_close(rt->s);
+    if (rt->ex)
+        exec_close(rt->ex, rt->runs != NULL); /* foreground runs take their tasks along */
+    uv_close((uv_handle_t *)&rt->sigint, NULL);
+    uv_close((uv_handle_t *)&rt->sigterm, NULL);
+    uv_close((uv_handle_t *)&rt->check, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct runtime *rt = h->data;
+    LOG_INFO("signal %d: shutting down (running tasks finish on their own)", signum);
+    if (rt->runs)
+        rt->failed = -WEIR_ETIMEOUT;
+    stop(rt);
+}
+
+static void on_check(uv_timer_t *t)
+{
+    struct runtime *rt = t->data;
+    size_t i;
+    json_t *pair;
+    int failed = 0;
+    json_array_foreach(rt->runs, i, pair) {
+        int state = 0;
+        if (!sched_run_finished(rt->s, json_string_value(json_array_get(pair, 0)),
+                                json_string_value(json_array_get(pair, 1)), &state))
+            return;
+        failed += state != RUN_SUCCESS;
+    }
+    if (exec_running(rt->ex) > 0)
+        return;
+    rt->failed = failed;
+    stop(rt);
+}
+
+static int runtime_start(struct runtime *rt, struct cli_env *e, const struct sched_opts *base,
+                         struct weir_err *err)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->env = e;
+    uv_loop_init(&rt->loop);
+    int par = (int)cfg_int(e->cfg, "executor", "parallelism");
+    if (par <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        par = n > 0 ? (int)n : 2;
+    }
+    struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par};
+    rt->ex = exec_local_new(&rt->loop, &lo, on_exec_done, rt, err);
+    if (!rt->ex)
+        return -(err && err->code ? err->code : WEIR_EINTERNAL);
+    struct sched_opts so = *base;
+    so.ops.find = cli_op_find;
+    so.ops.ud = e->plugins;
+    so.exec.launch = ex_launch;
+    so.exec.slots_free = ex_slots;
+    so.exec.is_running = ex_is_running;
+    so.exec.ud = rt;
+    so.zombie_timeout_us = cfg_int(e->cfg, "scheduler", "zombie_timeout") * TS_US_PER_SEC;
+    so.sweep_interval_us = cfg_int(e->cfg, "scheduler", "sweep_interval") * TS_US_PER_SEC;
+    so.paused_on_create = cfg_bool(e->cfg, "scheduler", "dags_are_paused_at_creation");
+    rt->s = sched_new(&rt->loop, e->st, &so, err);
+    if (!rt->s) {
+        exec_close(rt->ex, true);
+        uv_run(&rt->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&rt->loop);
+        return -(err && err->code ? err->code : WEIR_EINTERNAL);
+    }
+    uv_signal_init(&rt->loop, &rt->sigint);
+    uv_signal_init(&rt->loop, &rt->sigterm);
+    rt->sigint.data = rt->sigterm.data = rt;
+    uv_signal_start(&rt->sigint, on_signal, SIGINT);
+    uv_signal_start(&rt->sigterm, on_signal, SIGTERM);
+    uv_timer_init(&rt->loop, &rt->check);
+    rt->check.data = rt;
+    return 0;
+}
+
+static void runtime_finish(struct runtime *rt)
+{
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&rt->loop) != 0) {
+        uv_run(&rt->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&rt->loop);
+    }
+}
+
+int cli_run_until_done(struct cli_env *e, const char *only_dag, json_t *runs, struct weir_err *err)
+{
+    struct runtime rt;
+    struct sched_opts so = {.dags_folder = NULL, .only_dag = only_dag, .no_cron = true};
+    int rc = runtime_start(&rt, e, &so, err);
+    if (rc < 0)
+        return rc;
+    rt.runs = runs;
+    uv_timer_start(&rt.check, on_check, 20, 20);
+    runtime_finish(&rt);
+    return rt.failed;
+}
+
+static const char *serve_usage = "usage: weir standalone | weir scheduler";
+
+int cli_serve_main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            puts(serve_usage);
+            return CLI_OK;
+        }
+        return cli_usage("unknown argument '%s'\n%s", argv[i], serve_usage);
+    }
+    struct cli_env e;
+    int code = cli_env_open(&e, CLI_NEED_STORE | CLI_NEED_PLUGINS);
+    if (code) {
+        cli_env_close(&e);
+        return code;
+    }
+    json_t *perr = exec_plugins_errors(e.plugins);
+    size_t i;
+    json_t *pe;
+    json_array_foreach(perr, i, pe)
+        LOG_ERROR("plugin not loaded file=%s: %s", json_string_value(json_object_get(pe, "file")),
+                  json_string_value(json_object_get(pe, "error")));
+    json_decref(perr);
+    struct runtime rt;
+    struct weir_err err = {0};
+    struct sched_opts so = {.dags_folder = e.dags_folder, .wake_file = e.wake_file};
+    LOG_INFO("weir %s %s home=%s store=%s dags=%s", WEIR_VERSION, argv[0], cfg_home(e.cfg),
+             store_backend(e.st), e.dags_folder);
+    int rc = runtime_start(&rt, &e, &so, &err);
+    if (rc < 0) {
+        code = cli_fail(rc, &err);
+        cli_env_close(&e);
+        return code;
+    }
+    runtime_finish(&rt);
+    cli_env_close(&e);
+    return CLI_OK;
+}

@@ -1,0 +1,18 @@
+# End-to-end tests: Python unittest scripts that run the real weir binary, each once per
+# store backend (SQLite, and PostgreSQL through the pg fixture of tests/unit/store.cmake).
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+file(GLOB _e2e_tests ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_*.py)
+foreach(_t ${_e2e_tests})
+  get_filename_component(_name ${_t} NAME_WE)
+  string(REPLACE "test_" "" _name ${_name})
+  foreach(_backend sqlite pg)
+    add_test(NAME e2e.${_name}.${_backend}
+      COMMAND ${Python3_EXECUTABLE} ${_t} --weir $<TARGET_FILE:weir> --backend ${_backend}
+      WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+    set_tests_properties(e2e.${_name}.${_backend} PROPERTIES LABELS e2e TIMEOUT 300
+      ENVIRONMENT "${WEIR_TEST_ENV};WEIR_TEST_PG_URL_FILE=${CMAKE_BINARY_DIR}/pg-fixture/url")
+    if(_backend STREQUAL "pg")
+      set_tests_properties(e2e.${_name}.${_backend} PROPERTIES FIXTURES_REQUIRED pg LABELS "e2e;pg")
+    endif()
+  endforeach()
+endforeach()

@@ -1,0 +1,51 @@
+"""e2e: crash safety. kill -9 the standalone process while tasks run, start it again: every
+run finishes, no task instance succeeds twice, nothing is left stuck."""
+import os
+import signal
+import time
+
+from weirtest import WeirTest, main
+
+
+class CrashTest(WeirTest):
+    def test_kill9_and_restart(self):
+        marks = os.path.join(self.w.tmp, "marks")
+        os.makedirs(marks)
+        tasks = []
+        for i in range(6):
+            needs = f", needs: [t{i-1}]" if i % 3 else ""
+            tasks.append(f'  t{i}: {{run: shell.run{needs}, retries: 2, retry_delay: 1s, with: '
+                         f'{{command: "sleep 0.{3 + i % 4}; echo ok >> {marks}/{{{{ run_id }}}}-{{{{ task.id }}}}.done"}}}}')
+        self.w.write_dag("c.yaml", "dag: c\nmax_active_runs: 4\ntasks:\n" + "\n".join(tasks) + "\n")
+        self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "3"
+        self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
+        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "3"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        run_ids = [f"r{i}" for i in range(4)]
+        for r in run_ids:
+            self.w.run("dags", "trigger", "c", "--run-id", r, check=0)
+        # wait until some tasks are running, then kill -9 in the middle of things
+        self.w.wait_for(lambda: len(os.listdir(marks)) >= 3, 30, 0.05, "some tasks done")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        time.sleep(0.5)
+        self.w.start(log_name="standalone2.log")
+        for r in run_ids:
+            st = self.w.wait_run("c", r, timeout=60)
+            self.assertEqual(st["state"], "success", st)
+            for ti in st["task_instances"]:
+                self.assertEqual(ti["state"], "success", ti)
+        # no task instance succeeded twice: each marker file has exactly one line
+        files = os.listdir(marks)
+        self.assertEqual(len(files), 4 * 6, sorted(files))
+        for f in files:
+            with open(os.path.join(marks, f)) as fh:
+                self.assertEqual(fh.read(), "ok\n", f)
+        # nothing stuck
+        for state in ("queued", "running"):
+            self.assertEqual(self.w.json("runs", "list", "--state", state)["total_entries"], 0)
+
+
+if __name__ == "__main__":
+    main()
