@@ -35,11 +35,13 @@ struct runtime {
 };
 
 static int ex_launch(void *ud, const char *dag_id, const char *run_id, const char *task_id,
-                     int try_number, int64_t timeout_us, const char *pool, struct weir_err *err)
+                     int try_number, int64_t version, int64_t timeout_us, const char *pool,
+                     struct weir_err *err)
 {
     struct runtime *rt = ud;
     struct exec_task t = {.dag_id = dag_id, .run_id = run_id, .task_id = task_id,
-                          .try_number = try_number, .timeout_us = timeout_us, .pool = pool};
+                          .try_number = try_number, .timeout_us = timeout_us, .pool = pool,
+                          .version = version};
     return exec_launch(rt->ex, &t, err);
 }
 
@@ -115,7 +117,8 @@ static int runtime_start(struct runtime *rt, struct cli_env *e, const struct sch
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         par = n > 0 ? (int)n : 2;
     }
-    struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par};
+    struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par,
+                                 .fork_server = cfg_bool(e->cfg, "executor", "fork_server")};
     rt->ex = exec_local_new(&rt->loop, &lo, on_exec_done, rt, err);
     if (!rt->ex)
         return -(err && err->code ? err->code : WEIR_EINTERNAL);

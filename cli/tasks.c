@@ -139,6 +139,23 @@ static int tasks_logs(struct cli_env *e, const char *dag, const char *run, const
     return CLI_OK;
 }
 
+/* `weir tasks fork-server` (internal, started by the local executor): loads every plugin
+ * once, then forks tries on request (executor/forksrv.c). No store connection of its own:
+ * each forked try opens one. */
+static int fork_server(void)
+{
+    struct cli_env e;
+    int code = cli_env_open(&e, CLI_NEED_PLUGINS);
+    if (!code) {
+        json_decref(exec_plugins_to_json(e.plugins)); /* loads them all before forking */
+        code = exec_forkserver_main(e.plugins, cfg_str(e.cfg, "store", "url"),
+                                    cfg_int(e.cfg, "scheduler", "heartbeat_interval") *
+                                        TS_US_PER_SEC);
+    }
+    cli_env_close(&e);
+    return code;
+}
+
 int cli_tasks_main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -176,6 +193,8 @@ int cli_tasks_main(int argc, char **argv)
             return cli_usage("--try: '%s' is not a try number", try_s);
         try_number = (int)v;
     }
+    if (strcmp(sub, "fork-server") == 0)
+        return fork_server();
     int need_pos;
     unsigned need = CLI_NEED_STORE;
     if (strcmp(sub, "list") == 0) {

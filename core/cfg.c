@@ -51,6 +51,7 @@ static const struct cfg_key keys[] = {
     { "store", "url", CFG_STR, "sqlite:///$WEIR_HOME/weir.db", 0, 0, NULL },
     { "executor", "kind", CFG_STR, "local", 0, 0, executors },
     { "executor", "parallelism", CFG_INT, "0", 0, 100000, NULL },
+    { "executor", "fork_server", CFG_BOOL, "true", 0, 0, NULL },
     { "scheduler", "zombie_timeout", CFG_INT, "60", 1, INT64_C(86400) * 7, NULL },
     { "scheduler", "heartbeat_interval", CFG_INT, "5", 1, 3600, NULL },
     { "scheduler", "sweep_interval", CFG_INT, "10", 1, 86400, NULL },

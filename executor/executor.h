@@ -80,6 +80,11 @@ struct exec_task_opts {
      * own connection with it (a connection is never shared between threads). NULL: no
      * background thread (log lines are written as they come, no heartbeats). */
     const char *store_url;
+    /* Optional: the parsed DAG doc of version `doc_version` (borrowed). When the run pinned
+     * that version, the runner uses it instead of reading and scanning the stored text
+     * (the fork server parses each version once; its children inherit it). */
+    json_t *doc;
+    int64_t doc_version;
 };
 
 /* Exit codes of `weir tasks run` (what exec_task_run returns when the try ran). The store
@@ -120,6 +125,13 @@ enum exec_exit {
 int exec_task_run(struct store *st, const struct exec_plugins *reg,
                   const struct exec_task_opts *opts, struct weir_err *err);
 
+/* The fork server's main loop (the body of the hidden `weir tasks fork-server`): reads
+ * RUN requests on stdin, forks one child per try (its own session; it opens its own store
+ * connection to `store_url` and runs exec_task_run), and reports STARTED/EXITED lines on
+ * stdout. Returns when stdin closes, leaving running children alone. Single-threaded:
+ * call it in a process that has started no threads. */
+int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us);
+
 /* ---- executors --------------------------------------------------------------------- */
 
 /* What an executor is asked to run. Strings are borrowed for the call. */
@@ -128,6 +140,7 @@ struct exec_task {
     int try_number;
     int64_t timeout_us; /* 0: none */
     const char *pool;
+    int64_t version;    /* the DAG version the run pinned, 0 if unknown (a hint) */
 };
 
 /* Why a try's process ended, reported on the loop thread. */
@@ -146,6 +159,10 @@ struct exec_local_opts {
     const char *weir_exe;  /* absolute path of the weir binary to run `tasks run` with */
     int parallelism;       /* max concurrent tries; 0 = number of cores */
     int64_t kill_grace_us; /* SIGTERM -> SIGKILL delay on timeout (0: 5 s) */
+    /* Start tries through a fork server (`<weir_exe> tasks fork-server`, see
+     * exec_forkserver_main) instead of exec'ing `tasks run` for each: same isolation,
+     * a fraction of the cost. Falls back to exec if the server cannot start or dies. */
+    bool fork_server;
 };
 
 /* Creates a local executor on `loop` (the caller runs the loop). `done` is called on the

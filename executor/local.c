@@ -1,7 +1,9 @@
 /* executor/local.c - the local executor: each try is `weir tasks run DAG TASK RUN_ID
  * --try N` started with uv_spawn as a detached child (its own session and process group,
  * so a scheduler crash or Ctrl-C does not take running tasks down), bounded by
- * `parallelism`.
+ * `parallelism`. With opts->fork_server, tries are forked by a fork server instead
+ * (executor/forksrv.c; same session isolation, no exec per try); if that server cannot
+ * start or dies, launches fall back to exec.
  *
  * Timeouts kill the whole process group (SIGTERM, then SIGKILL after kill_grace), so
  * grandchildren the task started go too. Exits are reported through uv's SIGCHLD handling
@@ -42,6 +44,9 @@ struct local_proc {
     bool exited;
     bool timed_out;
     bool term_sent;
+    bool via_fs; /* forked by the fork server: no uv_process_t, pid from STARTED */
+    int64_t version;
+    long id;     /* fork server request id */
 };
 
 struct local {
@@ -56,11 +61,19 @@ struct local {
     int running;             /* tries launched and not exited */
     int handles;             /* procs not yet freed */
     bool closing;
+    /* the fork server */
+    uv_process_t fs_proc;
+    uv_pipe_t fs_in, fs_out; /* its stdin (requests) and stdout (events) */
+    int fs_handles;          /* fork server handles not yet closed */
+    bool fs_alive;
+    long fs_next_id;
+    char fs_buf[4096];
+    size_t fs_used;
 };
 
 static void local_maybe_free(struct local *ex)
 {
-    if (ex->closing && ex->handles == 0) {
+    if (ex->closing && ex->handles == 0 && ex->fs_handles == 0) {
         free(ex->weir_exe);
         free(ex);
     }
@@ -77,11 +90,8 @@ static void proc_unlink(struct local_proc *p)
     p->prev = p->next = NULL;
 }
 
-static void proc_handle_closed(uv_handle_t *h)
+static void proc_free(struct local_proc *p)
 {
-    struct local_proc *p = h->data;
-    if (--p->closing > 0)
-        return;
     struct local *ex = p->ex;
     free(p->dag_id);
     free(p->run_id);
@@ -91,15 +101,28 @@ static void proc_handle_closed(uv_handle_t *h)
     local_maybe_free(ex);
 }
 
+static void proc_handle_closed(uv_handle_t *h)
+{
+    struct local_proc *p = h->data;
+    if (--p->closing > 0)
+        return;
+    proc_free(p);
+}
+
 static void proc_close(struct local_proc *p)
 {
     if (p->closing)
         return;
     proc_unlink(p);
-    p->closing = 1 + (p->has_timer ? 1 : 0);
+    p->closing = (p->via_fs ? 0 : 1) + (p->has_timer ? 1 : 0);
+    if (p->closing == 0) {
+        proc_free(p);
+        return;
+    }
     if (p->has_timer)
         uv_close((uv_handle_t *)&p->timer, proc_handle_closed);
-    uv_close((uv_handle_t *)&p->proc, proc_handle_closed);
+    if (!p->via_fs)
+        uv_close((uv_handle_t *)&p->proc, proc_handle_closed);
 }
 
 static void kill_group(struct local_proc *p, int sig)
@@ -173,9 +196,8 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-static void on_exit_cb(uv_process_t *h, int64_t exit_status, int term_signal)
+static void proc_exited(struct local_proc *p, int64_t exit_status, int term_signal)
 {
-    struct local_proc *p = h->data;
     struct local *ex = p->ex;
     p->exited = true;
     ex->running--;
@@ -202,6 +224,181 @@ static void on_exit_cb(uv_process_t *h, int64_t exit_status, int term_signal)
         ex->done(ex->ud, &ev);
     }
     proc_close(p);
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t exit_status, int term_signal)
+{
+    proc_exited(h->data, exit_status, term_signal);
+}
+
+/* ---- the fork server ------------------------------------------------------------------ */
+
+static struct local_proc *fs_find(struct local *ex, long id)
+{
+    for (struct local_proc *p = ex->head; p; p = p->next)
+        if (p->via_fs && p->id == id && !p->exited)
+            return p;
+    return NULL;
+}
+
+static void fs_handle_closed(uv_handle_t *h)
+{
+    struct local *ex = h->data;
+    ex->fs_handles--;
+    local_maybe_free(ex);
+}
+
+/* Closes the server's handles; tries it forked and has not reported are forgotten here
+ * (their processes live on in their own sessions; the scheduler's sweep adopts them). */
+static void fs_shutdown(struct local *ex)
+{
+    if (!ex->fs_alive)
+        return;
+    ex->fs_alive = false;
+    uv_close((uv_handle_t *)&ex->fs_in, fs_handle_closed);
+    uv_close((uv_handle_t *)&ex->fs_out, fs_handle_closed);
+    struct local_proc *p = ex->head, *next;
+    for (; p; p = next) {
+        next = p->next;
+        if (p->via_fs && !p->exited) {
+            p->exited = true;
+            ex->running--;
+            proc_close(p);
+        }
+    }
+}
+
+static void fs_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
+{
+    struct local *ex = h->data;
+    if (!ex->closing)
+        LOG_WARN("fork server exited status=%lld signal=%d: starting tries with exec from now on",
+                 (long long)exit_status, term_signal);
+    fs_shutdown(ex);
+    uv_close((uv_handle_t *)h, fs_handle_closed);
+}
+
+static void fs_line(struct local *ex, char *line)
+{
+    char *f[4] = {0};
+    int nf = 0;
+    for (char *p = line, *tab; nf < 4; p = tab + 1) {
+        f[nf++] = p;
+        tab = strchr(p, '\t');
+        if (!tab)
+            break;
+        *tab = '\0';
+    }
+    if (nf < 3)
+        return;
+    struct local_proc *p = fs_find(ex, strtol(f[1], NULL, 10));
+    if (!p)
+        return;
+    if (strcmp(f[0], "STARTED") == 0) {
+        p->pid = (int)strtol(f[2], NULL, 10);
+        LOG_DEBUG("try started dag=%s run=%s task=%s try=%d pid=%d", p->dag_id, p->run_id,
+                  p->task_id, p->try_number, p->pid);
+        if (p->term_sent) /* timed out before we knew the pid */
+            kill_group(p, SIGTERM);
+    } else if (strcmp(f[0], "EXITED") == 0 && nf == 4) {
+        proc_exited(p, strtoll(f[2], NULL, 10), (int)strtol(f[3], NULL, 10));
+    } else if (strcmp(f[0], "FAILED") == 0) {
+        LOG_ERROR("fork server could not fork dag=%s run=%s task=%s: errno %s", p->dag_id,
+                  p->run_id, p->task_id, f[2]);
+        proc_exited(p, 5, 0);
+    }
+}
+
+static void fs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct local *ex = h->data;
+    buf->base = ex->fs_buf + ex->fs_used;
+    buf->len = sizeof ex->fs_buf - ex->fs_used;
+}
+
+static void fs_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct local *ex = s->data;
+    if (n < 0) {
+        if (!ex->closing)
+            LOG_WARN("fork server pipe closed: %s", uv_strerror((int)n));
+        fs_shutdown(ex);
+        return;
+    }
+    ex->fs_used += (size_t)n;
+    char *nl;
+    while ((nl = memchr(ex->fs_buf, '\n', ex->fs_used)) != NULL) {
+        *nl = '\0';
+        fs_line(ex, ex->fs_buf);
+        size_t rest = ex->fs_used - (size_t)(nl + 1 - ex->fs_buf);
+        memmove(ex->fs_buf, nl + 1, rest);
+        ex->fs_used = rest;
+        if (!ex->fs_alive)
+            return;
+    }
+    if (ex->fs_used == sizeof ex->fs_buf)
+        ex->fs_used = 0; /* cannot happen with well-formed lines */
+}
+
+static int fs_start(struct local *ex)
+{
+    uv_pipe_init(ex->loop, &ex->fs_in, 0);
+    uv_pipe_init(ex->loop, &ex->fs_out, 0);
+    ex->fs_in.data = ex->fs_out.data = ex->fs_proc.data = ex;
+    char *args[] = {ex->weir_exe, "tasks", "fork-server", NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&ex->fs_in},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&ex->fs_out},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    uv_process_options_t po = {.exit_cb = fs_on_exit, .file = ex->weir_exe, .args = args,
+                               .stdio_count = 3, .stdio = stdio};
+    ex->fs_handles = 3;
+    int rc = uv_spawn(ex->loop, &ex->fs_proc, &po);
+    if (rc < 0) {
+        LOG_WARN("cannot start the fork server: %s (tries start with exec)", uv_strerror(rc));
+        uv_close((uv_handle_t *)&ex->fs_proc, fs_handle_closed);
+        uv_close((uv_handle_t *)&ex->fs_in, fs_handle_closed);
+        uv_close((uv_handle_t *)&ex->fs_out, fs_handle_closed);
+        return rc;
+    }
+    ex->fs_alive = true;
+    uv_read_start((uv_stream_t *)&ex->fs_out, fs_alloc, fs_read);
+    return 0;
+}
+
+static void fs_write_done(uv_write_t *req, int status)
+{
+    (void)status; /* a dead server is noticed by its exit callback */
+    free(req);
+}
+
+/* Sends one RUN request; the request and its text live in one allocation. */
+static int fs_request(struct local *ex, struct local_proc *p)
+{
+    for (const char *s2 = p->dag_id; *s2; s2++)
+        if (*s2 == '\t' || *s2 == '\n')
+            return -1;
+    for (const char *s2 = p->run_id; *s2; s2++)
+        if (*s2 == '\t' || *s2 == '\n')
+            return -1;
+    for (const char *s2 = p->task_id; *s2; s2++)
+        if (*s2 == '\t' || *s2 == '\n')
+            return -1;
+    char *text = xasprintf("RUN\t%ld\t%s\t%s\t%s\t%d\t%lld\n", p->id, p->dag_id, p->run_id,
+                           p->task_id, p->try_number, (long long)p->version);
+    size_t len = strlen(text);
+    uv_write_t *req = xmalloc(sizeof *req + len);
+    char *copy = (char *)(req + 1);
+    memcpy(copy, text, len);
+    free(text);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    int rc = uv_write(req, (uv_stream_t *)&ex->fs_in, &b, 1, fs_write_done);
+    if (rc < 0)
+        free(req);
+    return rc;
 }
 
 static int local_slots_free(const struct exec *base)
@@ -244,6 +441,28 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
     p->run_id = xstrdup(t->run_id);
     p->task_id = xstrdup(t->task_id);
     p->try_number = t->try_number;
+    p->version = t->version;
+
+    if (ex->fs_alive) {
+        p->via_fs = true;
+        p->id = ++ex->fs_next_id;
+        if (fs_request(ex, p) == 0) {
+            ex->handles++;
+            ex->running++;
+            p->next = ex->head;
+            if (ex->head)
+                ex->head->prev = p;
+            ex->head = p;
+            if (t->timeout_us > 0) {
+                uv_timer_init(ex->loop, &p->timer);
+                p->timer.data = p;
+                p->has_timer = true;
+                uv_timer_start(&p->timer, on_timer, (uint64_t)((t->timeout_us + 999) / 1000), 0);
+            }
+            return 0;
+        }
+        p->via_fs = false; /* odd ids or a broken pipe: exec this one */
+    }
 
     char trybuf[16];
     snprintf(trybuf, sizeof trybuf, "%d", t->try_number);
@@ -304,12 +523,18 @@ static void local_close(struct exec *base, bool kill_running)
     for (; p; p = next) {
         next = p->next;
         if (kill_running && !p->exited) {
-            /* Keep the process handle until the exit callback reaps the child. */
             kill_group(p, SIGKILL);
             kill_session(p->pid);
-            continue;
+            if (!p->via_fs)
+                continue; /* keep the process handle until the exit callback reaps it */
         }
         proc_close(p);
+    }
+    /* Closing its stdin ends the fork server; its exit callback closes the rest. */
+    if (ex->fs_alive) {
+        ex->fs_alive = false;
+        uv_close((uv_handle_t *)&ex->fs_in, fs_handle_closed);
+        uv_close((uv_handle_t *)&ex->fs_out, fs_handle_closed);
     }
     local_maybe_free(ex);
 }
@@ -343,5 +568,7 @@ struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts,
     ex->kill_grace_us = opts->kill_grace_us > 0 ? opts->kill_grace_us : DEFAULT_KILL_GRACE_US;
     ex->done = done;
     ex->ud = ud;
+    if (opts->fork_server)
+        fs_start(ex);
     return &ex->base;
 }

@@ -986,11 +986,19 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
     rc = store_run_get(st, opts->dag_id, opts->run_id, &run, err);
     if (rc < 0)
         goto out;
-    rc = store_dag_version_get(st, opts->dag_id, run.version, &doc_text, err);
-    if (rc < 0)
-        goto out;
     struct weir_err de = { 0 };
-    rc = exec__doc_task(doc_text, strlen(doc_text), opts->task_id, &task, &doc_params, &de);
+    if (opts->doc && opts->doc_version == run.version) {
+        task = json_incref(find_task(opts->doc, opts->task_id));
+        doc_params = json_incref(json_object_get(opts->doc, "params"));
+        if (!doc_params)
+            doc_params = json_object();
+        rc = task ? 0 : -WEIR_ENOTFOUND;
+    } else {
+        rc = store_dag_version_get(st, opts->dag_id, run.version, &doc_text, err);
+        if (rc < 0)
+            goto out;
+        rc = exec__doc_task(doc_text, strlen(doc_text), opts->task_id, &task, &doc_params, &de);
+    }
     if (rc == -WEIR_EINVAL) {
         /* not the shape the scanner expects: let the full parser decide */
         json_error_t je;

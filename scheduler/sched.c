@@ -32,8 +32,18 @@
 #include "store/store.h"
 
 #define DOC_CACHE_MAX 256
+#define SCHED_EXIT_NOT_CLAIMED 4 /* `weir tasks run`: the try is held by another process */
 #define CRON_CREATE_MAX 1000 /* runs created per DAG per planning pass */
 #define ADOPTED_SWEEP_US (1 * TS_US_PER_SEC)
+
+/* The task instances of an active run as last read or written by this scheduler. An exit
+ * refreshes just the task instance it concerns (the event's whole news); anything that
+ * may have changed behind our back (a wake, the sweep, a retry) rereads the run. */
+struct run_cache {
+    struct run_cache *next;
+    char *key;
+    struct store_ti_list tis;
+};
 
 struct sched {
     uv_loop_t *loop;
@@ -54,6 +64,8 @@ struct sched {
     json_t *waiting;  /* runs with scheduled tries that found no free slot */
     json_t *retries;  /* run key -> due time (us) of its earliest retry */
     json_t *docs;     /* "dag@version" -> DAG doc */
+    json_t *doc_index; /* "dag@version" -> {task_id: index in doc tasks} */
+    struct run_cache *cache;
     bool all_dirty, cron_dirty, folder_dirty;
     int adopted;      /* running tries we did not start (after a restart) */
 
@@ -77,11 +89,57 @@ static void split_key(const char *key, char *dag, size_t dl, char *run, size_t r
     snprintf(run, rl, "%s", sep ? sep + 1 : "");
 }
 
-static void mark_dirty(struct sched *s, const char *dag_id, const char *run_id)
+/* Marks a run for processing; `reload` asks for a fresh read of its task instances
+ * (a pending reload is never downgraded). */
+static void mark_dirty_ex(struct sched *s, const char *dag_id, const char *run_id, bool reload)
 {
     char *k = run_key(dag_id, run_id);
-    json_object_set_new(s->dirty, k, json_true());
+    if (reload || !json_object_get(s->dirty, k))
+        json_object_set_new(s->dirty, k, json_boolean(reload));
     free(k);
+}
+
+static void mark_dirty(struct sched *s, const char *dag_id, const char *run_id)
+{
+    mark_dirty_ex(s, dag_id, run_id, true);
+}
+
+static struct run_cache *cache_find(struct sched *s, const char *key)
+{
+    for (struct run_cache *c = s->cache; c; c = c->next)
+        if (strcmp(c->key, key) == 0)
+            return c;
+    return NULL;
+}
+
+static void cache_drop(struct sched *s, const char *key)
+{
+    for (struct run_cache **pp = &s->cache; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            struct run_cache *c = *pp;
+            *pp = c->next;
+            store_ti_list_release(&c->tis);
+            free(c->key);
+            free(c);
+            return;
+        }
+    }
+}
+
+/* Replaces the cached copy of one task instance with `fresh` (taking its contents). */
+static void cache_update_ti(struct sched *s, const char *key, struct store_ti *fresh)
+{
+    struct run_cache *c = cache_find(s, key);
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->tis.n; i++) {
+        if (strcmp(c->tis.items[i].task_id, fresh->task_id) == 0) {
+            store_ti_release(&c->tis.items[i]);
+            c->tis.items[i] = *fresh;
+            memset(fresh, 0, sizeof *fresh);
+            return;
+        }
+    }
 }
 
 static void kick(struct sched *s);
@@ -108,6 +166,26 @@ static json_t *doc_get(struct sched *s, const char *dag_id, int64_t version)
     }
     free(k);
     return doc;
+}
+
+/* {task_id: index} of a doc's tasks (borrowed), built once per cached doc. */
+static json_t *doc_index(struct sched *s, const char *dag_id, int64_t version, json_t *doc)
+{
+    char *k = xasprintf("%s@%lld", dag_id, (long long)version);
+    json_t *idx = json_object_get(s->doc_index, k);
+    if (!idx) {
+        idx = json_object();
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(doc, "tasks"), i, t)
+            json_object_set_new(idx, json_string_value(json_object_get(t, "task_id")),
+                                json_integer((json_int_t)i));
+        if (json_object_size(s->doc_index) >= DOC_CACHE_MAX)
+            json_object_clear(s->doc_index);
+        json_object_set_new(s->doc_index, k, idx);
+    }
+    free(k);
+    return idx;
 }
 
 static void task_log(struct sched *s, const char *dag_id, const char *run_id, const char *task_id,
@@ -191,8 +269,10 @@ void sched_task_exited(struct sched *s, const char *dag_id, const char *run_id, 
     struct store_ti ti = {0};
     struct weir_err err = {0};
     if (store_ti_get(s->st, dag_id, run_id, task_id, &ti, &err) == 0) {
-        bool unrecorded = (ti.state == TI_RUNNING && ti.try_number == try_number) ||
-                          (ti.state == TI_QUEUED && ti.try_number == try_number - 1);
+        bool lost_claim = exit_status == SCHED_EXIT_NOT_CLAIMED && !timed_out && !term_signal;
+        bool unrecorded = !lost_claim &&
+                          ((ti.state == TI_RUNNING && ti.try_number == try_number) ||
+                           (ti.state == TI_QUEUED && ti.try_number == try_number - 1));
         char why[256];
         if (timed_out) {
             struct store_run run = {0};
@@ -225,9 +305,19 @@ void sched_task_exited(struct sched *s, const char *dag_id, const char *run_id, 
                  task_id, err.msg);
     }
     store_ti_release(&ti);
-    mark_dirty(s, dag_id, run_id);
+    if (store_ti_get(s->st, dag_id, run_id, task_id, &ti, NULL) == 0) {
+        char *key = run_key(dag_id, run_id);
+        cache_update_ti(s, key, &ti);
+        free(key);
+    }
+    store_ti_release(&ti);
+    mark_dirty_ex(s, dag_id, run_id, false);
     /* A slot is free: runs that were waiting for one get another chance. */
-    json_object_update(s->dirty, s->waiting);
+    const char *wk;
+    json_t *wv;
+    json_object_foreach(s->waiting, wk, wv)
+        if (!json_object_get(s->dirty, wk))
+            json_object_set_new(s->dirty, wk, json_false());
     json_object_clear(s->waiting);
     kick(s);
 }
@@ -256,16 +346,6 @@ static struct store_ti *find_ti(struct store_ti_list *l, const char *task_id)
         if (strcmp(l->items[i].task_id, task_id) == 0)
             return &l->items[i];
     return NULL;
-}
-
-static size_t task_index(json_t *tasks, const char *id)
-{
-    size_t i;
-    json_t *t;
-    json_array_foreach(tasks, i, t)
-        if (strcmp(json_string_value(json_object_get(t, "task_id")), id) == 0)
-            return i;
-    return (size_t)-1;
 }
 
 static bool ti_set(struct sched *s, struct store_ti *ti, enum store_ti_state to, bool set_dates)
@@ -341,7 +421,7 @@ static bool launch_scheduled(struct sched *s, struct store_run *run, json_t *doc
         json_t *tmo = json_object_get(task, "timeout");
         int64_t timeout_us = json_is_number(tmo) ? (int64_t)(json_number_value(tmo) * 1e6) : 0;
         int rc = s->o.exec.launch(s->o.exec.ud, ti->dag_id, ti->run_id, ti->task_id, next_try,
-                                  timeout_us, pool ? pool : "default_pool", &err);
+                                  run->version, timeout_us, pool ? pool : "default_pool", &err);
         if (rc == -WEIR_EUNAVAIL) {
             struct store_ti_update back = {.to = TI_SCHEDULED};
             store_ti_update(s->st, ti->dag_id, ti->run_id, ti->task_id, TI_QUEUED, ti->try_number,
@@ -396,11 +476,11 @@ static void finish_run(struct sched *s, struct store_run *run, json_t *tasks, st
     }
 }
 
-static void process_run(struct sched *s, const char *dag_id, const char *run_id)
+static void process_run(struct sched *s, const char *dag_id, const char *run_id, bool reload)
 {
     struct store_run run = {0};
     struct store_dag dag = {0};
-    struct store_ti_list tis = {0};
+    struct run_cache *rc_entry = NULL;
     struct tstate *ts = NULL;
     struct weir_err err = {0};
     char *key = run_key(dag_id, run_id);
@@ -408,8 +488,10 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id)
         goto out;
     if (store_run_get(s->st, dag_id, run_id, &run, &err) < 0)
         goto out;
-    if (run.state == RUN_SUCCESS || run.state == RUN_FAILED)
+    if (run.state == RUN_SUCCESS || run.state == RUN_FAILED) {
+        cache_drop(s, key);
         goto out;
+    }
     if (store_dag_get(s->st, dag_id, &dag, &err) < 0)
         goto out;
     if (dag.is_paused && !s->only_dag)
@@ -434,8 +516,22 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id)
         s->runs_started++;
         LOG_INFO("run started dag=%s run=%s", dag_id, run_id);
     }
-    if (store_ti_list_run(s->st, dag_id, run_id, &tis, &err) < 0)
-        goto out;
+    rc_entry = cache_find(s, key);
+    if (!rc_entry || reload) {
+        struct store_ti_list fresh = {0};
+        if (store_ti_list_run(s->st, dag_id, run_id, &fresh, &err) < 0)
+            goto out;
+        if (!rc_entry) {
+            rc_entry = xcalloc(1, sizeof *rc_entry);
+            rc_entry->key = xstrdup(key);
+            rc_entry->next = s->cache;
+            s->cache = rc_entry;
+        }
+        store_ti_list_release(&rc_entry->tis);
+        rc_entry->tis = fresh;
+    }
+    struct store_ti_list *tis = &rc_entry->tis;
+    json_t *index = doc_index(s, dag_id, run.version, doc);
     size_t nt = json_array_size(tasks);
     ts = xcalloc(nt ? nt : 1, sizeof *ts);
     int64_t now = ts_now_us();
@@ -445,7 +541,7 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id)
     json_t *task;
     json_array_foreach(tasks, i, task) {
         const char *tid = json_string_value(json_object_get(task, "task_id"));
-        struct store_ti *ti = find_ti(&tis, tid);
+        struct store_ti *ti = find_ti(tis, tid);
         ts[i].ti = ti;
         if (!ti) {
             ts[i].state = TI_SKIPPED; /* a task missing from the run cannot block it */
@@ -464,7 +560,8 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id)
             size_t j;
             json_t *need;
             json_array_foreach(json_object_get(task, "needs"), j, need) {
-                size_t k = task_index(tasks, json_string_value(need));
+                json_t *kj = json_object_get(index, json_string_value(need));
+                size_t k = kj ? (size_t)json_integer_value(kj) : (size_t)-1;
                 if (k == (size_t)-1 || k >= i)
                     continue; /* topological order: upstream comes first */
                 enum store_ti_state us = ts[k].state;
@@ -488,12 +585,13 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id)
     }
     if (!launch_scheduled(s, &run, doc, tasks, ts))
         json_object_set_new(s->waiting, key, json_true());
-    if (all_done)
+    if (all_done) {
         finish_run(s, &run, tasks, ts);
+        cache_drop(s, key);
+    }
 out:
     free(ts);
     free(key);
-    store_ti_list_release(&tis);
     store_dag_release(&dag);
     store_run_release(&run);
 }
@@ -706,6 +804,7 @@ static void do_work(struct sched *s)
         s->folder_dirty = false;
         sync_folder(s);
         json_object_clear(s->docs);
+        json_object_clear(s->doc_index);
         s->cron_dirty = s->all_dirty = true;
     }
     if (s->all_dirty) {
@@ -725,7 +824,7 @@ static void do_work(struct sched *s)
         json_object_foreach(batch, k, v) {
             char dag[256], run[512];
             split_key(k, dag, sizeof dag, run, sizeof run);
-            process_run(s, dag, run);
+            process_run(s, dag, run, json_is_true(v));
         }
         json_decref(batch);
         if (s->cron_dirty) {
@@ -847,6 +946,7 @@ struct sched *sched_new(uv_loop_t *loop, struct store *st, const struct sched_op
     s->waiting = json_object();
     s->retries = json_object();
     s->docs = json_object();
+    s->doc_index = json_object();
 
     if (s->dags_folder) {
         sync_folder(s);
@@ -926,6 +1026,14 @@ static void on_closed(uv_handle_t *h)
     json_decref(s->waiting);
     json_decref(s->retries);
     json_decref(s->docs);
+    json_decref(s->doc_index);
+    while (s->cache) {
+        struct run_cache *c = s->cache;
+        s->cache = c->next;
+        store_ti_list_release(&c->tis);
+        free(c->key);
+        free(c);
+    }
     free(s->dags_folder);
     free(s->only_dag);
     free(s->wake_file);

@@ -93,7 +93,8 @@ int sched_mark(struct store *st, const char *dag_id, const char *run_id, const c
 struct sched_executor {
     /* Start one try; 0, -WEIR_EUNAVAIL (no slot), or another negative code. */
     int (*launch)(void *ud, const char *dag_id, const char *run_id, const char *task_id,
-                  int try_number, int64_t timeout_us, const char *pool, struct weir_err *err);
+                  int try_number, int64_t version, int64_t timeout_us, const char *pool,
+                  struct weir_err *err);
     int (*slots_free)(void *ud);
     /* Whether this executor is running that try right now (for adopting and zombies). */
     bool (*is_running)(void *ud, const char *dag_id, const char *run_id, const char *task_id,
@@ -123,7 +124,9 @@ struct sched;
 struct sched *sched_new(uv_loop_t *loop, struct store *st, const struct sched_opts *opts,
                         struct weir_err *err);
 
-/* The executor reports a finished try (loop thread). */
+/* The executor reports a finished try (loop thread). Exit status 4 means the runner could
+ * not claim the try because another process holds it (after a restart, the orphaned
+ * runner of the previous scheduler): nothing ran, so it is not that try's failure. */
 void sched_task_exited(struct sched *s, const char *dag_id, const char *run_id,
                        const char *task_id, int try_number, int64_t exit_status,
                        int term_signal, bool timed_out);

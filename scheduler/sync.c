@@ -102,7 +102,7 @@ static int clear_stale_errors(struct store *st, const char *folder, char **files
         const char *f = json_string_value(json_object_get(ie, "filename"));
         if (rc < 0 || !f || strncmp(f, folder, plen) != 0)
             continue;
-        if (!bsearch(&f, files, n, sizeof *files, cmp_str))
+        if (n == 0 || !bsearch(&f, files, n, sizeof *files, cmp_str))
             rc = store_import_error_clear(st, f, err);
     }
     json_decref(list);
@@ -120,7 +120,8 @@ int sched_sync_folder(struct store *st, const char *folder, const struct sched_o
     int rc = list_files(folder, &files, &n, &cap, 0, err);
     if (rc < 0)
         goto out;
-    qsort(files, n, sizeof *files, cmp_str);
+    if (n > 1)
+        qsort(files, n, sizeof *files, cmp_str);
     rc = store_begin(st, err);
     if (rc < 0)
         goto out;

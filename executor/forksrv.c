@@ -1,0 +1,235 @@
+/* executor/forksrv.c - the fork server: a small single-threaded process, started once by
+ * the local executor (`weir tasks fork-server`), that has the binary linked, the plugins
+ * loaded and nothing else going on, and forks one child per try. A child becomes its own
+ * session (so timeouts can kill its whole group, and nothing the scheduler or this
+ * server does takes it down), opens its own store connection and runs exec_task_run:
+ * the same isolation as exec'ing `weir tasks run`, without paying for exec and dynamic
+ * linking on every try (the spine's 1000-task benchmark, bench/spine.py).
+ *
+ * Protocol, one line each way, fields separated by tabs (ids never hold tabs or newlines:
+ * the executor checks):
+ *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version>
+ * The server keeps the parsed DAG doc of each version it was asked about (read once, with a
+ * connection it closes before forking): children inherit it and skip
+ * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
+ *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
+ * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
+ * running children alone: they finish and record their state; the next scheduler adopts
+ * them. */
+#define LOG_MODULE "executor"
+#include "executor/executor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "store/store.h"
+
+#define MAX_LINE 4096
+#define MAX_CHILDREN 65536
+
+struct child {
+    pid_t pid;
+    long id;
+};
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    ssize_t w = write(sig_pipe[1], "c", 1);
+    (void)w;
+    errno = saved;
+}
+
+static void reply(const char *what, long a, long b, long c)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s\t%ld\t%ld\t%ld\n", what, a, b, c);
+    if (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, line, (size_t)n);
+        (void)w; /* a closed pipe means the executor is gone: stdin EOF ends us soon */
+    }
+}
+
+/* In the child: become a session, drop the server's plumbing, run the try. Never returns. */
+static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
+                      char **f, json_t *doc, int64_t version)
+{
+    setsid();
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        close(devnull);
+    }
+    dup2(STDERR_FILENO, STDOUT_FILENO); /* the protocol pipe is not the task's */
+    char *end;
+    long try_number = strtol(f[5], &end, 10);
+    struct weir_err err = {0};
+    struct store *st = store_open(store_url, &err);
+    int code;
+    if (!st) {
+        LOG_ERROR("try cannot open the store dag=%s run=%s task=%s: %s", f[2], f[3], f[4], err.msg);
+        _exit(5);
+    }
+    struct exec_task_opts o = {.dag_id = f[2], .run_id = f[3], .task_id = f[4],
+                               .try_number = (int)try_number, .heartbeat_us = hb_us,
+                               .store_url = store_url, .doc = doc, .doc_version = version};
+    int rc = exec_task_run(st, reg, &o, &err);
+    if (rc < 0) {
+        LOG_ERROR("try did not start dag=%s run=%s task=%s try=%ld: %s", f[2], f[3], f[4],
+                  try_number, err.msg);
+        code = rc == -WEIR_ECONFLICT ? 4 : rc == -WEIR_ENOTFOUND ? 3 : 5;
+    } else {
+        code = rc;
+    }
+    store_free(st);
+    fflush(NULL);
+    _exit(code);
+}
+
+/* The parsed doc of dag@version (borrowed from `docs`), read on first use; NULL if it
+ * cannot be read (the child then reads it itself and reports any error properly). The
+ * store connection is closed again before returning: SQLite's locking state must never
+ * be inherited across fork() (a child's own connection would share the parent's lock
+ * bookkeeping and fail with I/O errors). One open per new DAG version is cheap. */
+static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, int64_t version)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s@%lld", dag_id, (long long)version);
+    json_t *doc = json_object_get(docs, key);
+    if (doc)
+        return doc;
+    struct store *st = store_open(store_url, NULL);
+    char *text = NULL;
+    int rc = st ? store_dag_version_get(st, dag_id, version, &text, NULL) : -1;
+    store_free(st);
+    if (rc < 0)
+        return NULL;
+    doc = json_loads(text, 0, NULL);
+    free(text);
+    if (!doc)
+        return NULL;
+    if (json_object_size(docs) >= 64)
+        json_object_clear(docs);
+    json_object_set_new(docs, key, doc);
+    return doc;
+}
+
+int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us)
+{
+    json_t *docs = json_object();
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return 1;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* Ctrl-C in the terminal reaches the whole foreground group; the scheduler decides. */
+    signal(SIGINT, SIG_IGN);
+    struct child *kids = NULL;
+    size_t nkids = 0, cap = 0;
+    char buf[MAX_LINE];
+    size_t used = 0;
+    bool eof = false;
+    while (!eof) {
+        struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+                                {.fd = sig_pipe[0], .events = POLLIN}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[1].revents & POLLIN) {
+            char drain[64];
+            while (read(sig_pipe[0], drain, sizeof drain) > 0)
+                ;
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                for (size_t i = 0; i < nkids; i++) {
+                    if (kids[i].pid != pid)
+                        continue;
+                    reply("EXITED", kids[i].id,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                    kids[i] = kids[--nkids];
+                    break;
+                }
+            }
+        }
+        if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        ssize_t n = read(STDIN_FILENO, buf + used, sizeof buf - 1 - used);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            eof = true;
+            break;
+        }
+        used += (size_t)n;
+        char *nl;
+        while ((nl = memchr(buf, '\n', used)) != NULL) {
+            *nl = '\0';
+            char *f[7] = {0};
+            int nf = 0;
+            for (char *p = buf, *tab; nf < 7; p = tab + 1) {
+                f[nf++] = p;
+                tab = strchr(p, '\t');
+                if (!tab)
+                    break;
+                *tab = '\0';
+            }
+            if (nf == 7 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
+                long id = strtol(f[1], NULL, 10);
+                int64_t version = strtoll(f[6], NULL, 10);
+                json_t *doc = version > 0 ? doc_get(store_url, docs, f[2], version) : NULL;
+                fflush(NULL);
+                pid_t pid = fork();
+                if (pid == 0)
+                    run_child(reg, store_url, hb_us, f, doc, version);
+                if (pid < 0) {
+                    reply("FAILED", id, errno, 0);
+                } else {
+                    if (nkids == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        kids = xrealloc(kids, cap * sizeof *kids);
+                    }
+                    kids[nkids].pid = pid;
+                    kids[nkids].id = id;
+                    nkids++;
+                    reply("STARTED", id, pid, 0);
+                }
+            } else {
+                LOG_WARN("fork server: ignoring a malformed request");
+            }
+            size_t rest = used - (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, rest);
+            used = rest;
+        }
+        if (used == sizeof buf - 1)
+            used = 0; /* an absurdly long line: drop it */
+    }
+    free(kids);
+    json_decref(docs);
+    return 0;
+}
