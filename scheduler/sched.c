@@ -252,6 +252,15 @@ static void fail_try(struct sched *s, const struct store_ti *ti, int try_number,
     u.try_number = try_number;
     u.set_end_date = true;
     u.end_date = ts_now_us();
+    if (u.to == TI_UP_FOR_RETRY) {
+        struct store_run run = {0};
+        json_t *task = NULL;
+        if (store_run_get(s->st, ti->dag_id, ti->run_id, &run, NULL) == 0)
+            task = sched_doc_task(doc_get(s, ti->dag_id, run.version), ti->task_id);
+        store_run_release(&run);
+        u.set_next_retry_at = true;
+        u.next_retry_at = u.end_date + (task ? sched__retry_delay(task, try_number + 1) : 0);
+    }
     struct weir_err err = {0};
     int rc = store_ti_update(s->st, ti->dag_id, ti->run_id, ti->task_id, ti->state, ti->try_number,
                              &u, &err);
@@ -548,8 +557,12 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id,
             continue;
         }
         if (ti->state == TI_UP_FOR_RETRY) {
+            /* The runner records when its retry is due; tries the scheduler failed itself
+             * (timeouts, vanished processes) get their due time set in fail_try. */
             int64_t base = ti->end_date != TS_NONE ? ti->end_date : now;
-            int64_t due = base + sched__retry_delay(task, ti->try_number + 1);
+            int64_t due = ti->next_retry_at != TS_NONE
+                              ? ti->next_retry_at
+                              : base + sched__retry_delay(task, ti->try_number + 1);
             if (due <= now)
                 ti_set(s, ti, TI_SCHEDULED, false);
             else
