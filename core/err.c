@@ -47,7 +47,9 @@ int err_prefix(struct weir_err *err, const char *fmt, ...)
     size_t n = strnlen(pre, sizeof err->msg - 3);
     memcpy(err->msg, pre, n);
     memcpy(err->msg + n, ": ", 2);
-    snprintf(err->msg + n + 2, sizeof err->msg - n - 2, "%s", old);
+    size_t room = sizeof err->msg - n - 3, m = strnlen(old, room);
+    memcpy(err->msg + n + 2, old, m);
+    err->msg[n + 2 + m] = '\0';
     return -(err->code ? err->code : WEIR_EINTERNAL);
 }
 
