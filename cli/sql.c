@@ -18,7 +18,12 @@
 #include "core/mem.h"
 #include "warehouse/warehouse.h"
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSONL, FMT_MARKDOWN };
+enum fmt {
+    FMT_TABLE,
+    FMT_CSV,
+    FMT_JSONL,
+    FMT_MARKDOWN
+};
 
 struct sqlcli {
     struct wh_db *db;
@@ -36,8 +41,8 @@ static const char *sql_usage =
 
 static bool is_right_aligned(enum wh_type t)
 {
-    return t != WH_T_TEXT && t != WH_T_DATE && t != WH_T_TS && t != WH_T_TSTZ &&
-           t != WH_T_BOOL && t != WH_T_UNKNOWN;
+    return t != WH_T_TEXT && t != WH_T_DATE && t != WH_T_TS && t != WH_T_TSTZ && t != WH_T_BOOL &&
+           t != WH_T_UNKNOWN;
 }
 
 static size_t utf8_width(const char *s)
@@ -219,10 +224,18 @@ static int on_result(struct wh_result *r, double secs, void *arg)
     struct sqlcli *cl = arg;
     if (wh_result_ncols(r) > 0 || !strcmp(wh_result_tag(r), "SELECT")) {
         switch (cl->fmt) {
-        case FMT_TABLE: print_table(r); break;
-        case FMT_CSV: print_csv(r); break;
-        case FMT_JSONL: print_jsonl(r); break;
-        case FMT_MARKDOWN: print_markdown(r); break;
+        case FMT_TABLE:
+            print_table(r);
+            break;
+        case FMT_CSV:
+            print_csv(r);
+            break;
+        case FMT_JSONL:
+            print_jsonl(r);
+            break;
+        case FMT_MARKDOWN:
+            print_markdown(r);
+            break;
         }
     } else if (cl->fmt == FMT_TABLE && *wh_result_tag(r)) {
         const char *tag = wh_result_tag(r);
@@ -243,10 +256,14 @@ static int on_result(struct wh_result *r, double secs, void *arg)
 static int code_exit(int code)
 {
     switch (code) {
-    case WEIR_ENOTFOUND: return CLI_NOTFOUND;
-    case WEIR_ECONFLICT: return CLI_CONFLICT;
-    case WEIR_EINVAL: return CLI_USAGE;
-    default: return CLI_FAILED;
+    case WEIR_ENOTFOUND:
+        return CLI_NOTFOUND;
+    case WEIR_ECONFLICT:
+        return CLI_CONFLICT;
+    case WEIR_EINVAL:
+        return CLI_USAGE;
+    default:
+        return CLI_FAILED;
     }
 }
 
@@ -270,7 +287,7 @@ static void show_listing(struct sqlcli *cl, int rc, struct wh_result **rp, struc
         fprintf(stderr, "weir: %s\n", err->msg);
         return;
     }
-    on_result(r, 0, &(struct sqlcli){.fmt = cl->fmt});
+    on_result(r, 0, &(struct sqlcli){ .fmt = cl->fmt });
     wh_result_free(r);
 }
 
@@ -420,7 +437,7 @@ static char *read_stream(FILE *f, const char *what)
 int cli_sql_main(int argc, char **argv)
 {
     const char *dbdir = NULL, *cmd = NULL, *file = NULL;
-    struct sqlcli cl = {.fmt = FMT_TABLE};
+    struct sqlcli cl = { .fmt = FMT_TABLE };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;

@@ -1,0 +1,1 @@
+SELECT a, b, count(*) FROM t GROUP BY a, b ORDER BY 1 NULLS FIRST

@@ -1,0 +1,1 @@
+CREATE VIEW v AS SELECT a FROM t; SELECT * FROM v, u WHERE v.a = u.a; DROP VIEW v

@@ -1,0 +1,1 @@
+SELECT t.a, u.s FROM t LEFT JOIN u ON t.a = u.a WHERE t.c > 0 OR t.b IS NULL

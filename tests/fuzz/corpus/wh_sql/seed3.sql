@@ -1,0 +1,1 @@
+SELECT CASE WHEN a = 2 THEN 0 ELSE 10 / (a - 2) END, coalesce(b, 'z') || '!' FROM t

@@ -1,0 +1,1 @@
+SELECT a, row_number() OVER (PARTITION BY f ORDER BY c DESC), lag(b) OVER (ORDER BY a) FROM t

@@ -1,0 +1,1 @@
+SELECT extract(year FROM d), date_trunc('month', g), g + interval '1 month 2 days', d - 1 FROM t

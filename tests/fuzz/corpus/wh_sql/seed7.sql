@@ -1,0 +1,1 @@
+SELECT DISTINCT upper(b), substring(b from 2 for 1), split_part('a,b', ',', 2) FROM t ORDER BY 1 LIMIT 2 OFFSET 1

@@ -1,0 +1,1 @@
+SELECT '{"k": [1, {"z": "v"}]}'::json -> 'k' -> 1 ->> 'z', e * 2, sum(e) OVER () FROM t

@@ -1,0 +1,327 @@
+/* warehouse/wh_int.h - declarations shared between the warehouse's own files: column
+ * vectors, relations, the catalog, the per-query context and its error exit. Not for other
+ * modules. */
+#ifndef WEIR_WAREHOUSE_WH_INT_H
+#define WEIR_WAREHOUSE_WH_INT_H
+
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "warehouse/warehouse.h"
+
+struct arena;
+struct weir_err;
+
+#define WH_GRANULE     8192 /* rows per granule: the unit of compression and pruning */
+#define WH_DEFAULT_MEM ((size_t)1 << 30)
+#define WH_MAX_COLS    1024
+#define WH_MAX_NAME    63
+#define WH_US_PER_DAY  86400000000LL
+
+/* A column of n values. Integer-backed types use `i`, floats `f`, text `s`; `nul[r]` is 1
+ * for NULL. All memory belongs to the query arena. */
+struct wh_vec {
+    uint8_t type;
+    int16_t scale; /* numeric only */
+    size_t n;
+    uint8_t *nul;
+    int64_t *i;
+    double *f;
+    const char **s;
+};
+
+/* A materialized relation: columns with their qualifier (table alias) and names. */
+struct wh_rel {
+    int ncols;
+    size_t n;
+    struct wh_vec **cols;
+    const char **names;
+    const char **quals;
+};
+
+struct wh_coldef {
+    char *name;
+    uint8_t type;
+    int16_t scale;
+    int32_t typmod; /* numeric precision or varchar length; -1 when none */
+    bool notnull;
+};
+
+struct wh_part {
+    uint64_t id;
+    uint64_t rows;
+};
+
+struct wh_table {
+    char *schema, *name;
+    int ncols;
+    struct wh_coldef *cols;
+    size_t nparts;
+    struct wh_part *parts;
+    uint64_t next_part;
+};
+
+/* A view: the CREATE VIEW statement's text, parsed again whenever it is used. */
+struct wh_view {
+    char *schema, *name, *sql;
+};
+
+/* A table changed by the open transaction, with its state before the first change. */
+struct wh_txn_tab {
+    struct wh_table *t;
+    struct wh_part *parts;
+    size_t nparts;
+    uint64_t next_part;
+};
+
+struct wh_db {
+    char *dir;
+    bool in_txn;
+    size_t ntx;
+    struct wh_txn_tab *tx;
+    size_t nviews;
+    struct wh_view **views;
+    size_t mem_limit;
+    size_t ntables;
+    struct wh_table **tables;
+    size_t nschemas;
+    char **schemas;
+};
+
+struct wh_cte {
+    const char *name;
+    struct wh_rel *rel;
+    struct wh_cte *next;
+};
+
+/* One statement's context. Errors anywhere below wh_exec leave through wh__fail, which
+ * longjmps back to the statement boundary (PostgreSQL's ereport): all query memory lives in
+ * the arena, and non-memory resources are registered with arena_on_reset. */
+struct wh_q {
+    struct wh_db *db;
+    struct arena *a;
+    struct weir_err *err;
+    const char *sql;
+    jmp_buf jb;
+    struct wh_cte *ctes;
+    const char *stmt_text; /* the current statement alone */
+    size_t stmt_len;
+    int view_depth;
+};
+
+/* Errors (wh_sql.c). `loc` is a byte offset into the SQL or -1. */
+__attribute__((noreturn, format(printf, 4, 5))) void wh__fail(struct wh_q *q, int code, int loc,
+                                                              const char *fmt, ...);
+void *wh__alloc(struct wh_q *q, size_t n);
+void *wh__calloc(struct wh_q *q, size_t n, size_t sz);
+char *wh__strdup(struct wh_q *q, const char *s);
+char *wh__strndup(struct wh_q *q, const char *s, size_t n);
+/* Hands a JSON tree (reference stolen) to the query arena, which decrefs it at reset. */
+void wh__hold_json(struct wh_q *q, json_t *j);
+
+/* Vectors and relations (wh_types.c). */
+struct wh_vec *wh__vec_new(struct wh_q *q, uint8_t type, int16_t scale, size_t n);
+bool wh__type_is_int(uint8_t t);     /* physically int64 */
+bool wh__type_is_float(uint8_t t);   /* physically double */
+bool wh__type_is_numeric(uint8_t t); /* ints, numeric, floats */
+struct wh_vec *wh__vec_gather(struct wh_q *q, const struct wh_vec *v, const uint32_t *idx,
+                              size_t n); /* idx[i] == UINT32_MAX gives NULL */
+struct wh_rel *wh__rel_new(struct wh_q *q, int ncols, size_t n);
+struct wh_rel *wh__rel_gather(struct wh_q *q, const struct wh_rel *r, const uint32_t *idx,
+                              size_t n);
+/* Casts v to type/scale; text parsing errors fail the query at `loc`. */
+struct wh_vec *wh__cast(struct wh_q *q, const struct wh_vec *v, uint8_t type, int16_t scale,
+                        int loc);
+/* Parses text into one value of `type`; returns false when the text is not valid. */
+bool wh__parse_val(const char *s, uint8_t type, int16_t scale, int64_t *iv, double *fv);
+/* Formats row r of v into buf (PostgreSQL text output). Returns false for NULL. */
+bool wh__fmt_val(const struct wh_vec *v, size_t r, char *buf, size_t len);
+int wh__type_from_name(const char *name, int ntypmods, const int *typmods, uint8_t *type,
+                       int16_t *scale, int32_t *typmod);
+int64_t wh__pow10(int n);
+int64_t wh__days_from_civil(int64_t y, unsigned m, unsigned d);
+void wh__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+/* Compares two values of the same physical type (a, b rows); NULLs not handled. */
+int wh__cmp_rows(const struct wh_vec *a, size_t ra, const struct wh_vec *b, size_t rb);
+uint64_t wh__hash_row(const struct wh_vec *v, size_t r, uint64_t h);
+
+/* Storage and catalog (wh_store.c). */
+int wh__catalog_load(struct wh_db *db, struct weir_err *err);
+struct wh_table *wh__table_find(struct wh_db *db, const char *schema, const char *name);
+bool wh__schema_exists(struct wh_db *db, const char *schema);
+void wh__schema_create(struct wh_q *q, const char *schema, bool if_not_exists, int loc);
+void wh__schema_drop(struct wh_q *q, const char *schema, bool missing_ok, bool cascade, int loc);
+void wh__table_create(struct wh_q *q, const char *schema, const char *name,
+                      const struct wh_coldef *cols, int ncols, int loc);
+void wh__table_drop(struct wh_q *q, struct wh_table *t);
+/* Writes `rel` (columns already of the table's types) as a new part and publishes it. */
+void wh__table_append(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel);
+/* Replaces all parts of t by `rel` (may be empty) in one publish (DELETE, TRUNCATE). */
+void wh__table_replace(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel);
+/* Reads the columns of t for which want[c] is true (others are left NULL) into a relation
+ * qualified by `qual`. */
+struct wh_rel *wh__table_scan(struct wh_q *q, struct wh_table *t, const bool *want,
+                              const char *qual);
+void wh__table_free(struct wh_table *t);
+/* Transactions (BEGIN ... COMMIT): inside one, DML writes its parts but publishing is
+ * deferred; COMMIT publishes every changed table at once through TXN.json (a roll-forward
+ * record that wh_open completes after a crash); ROLLBACK restores the tables and deletes
+ * the parts written since BEGIN. DDL inside a transaction is refused. */
+void wh__txn_commit(struct wh_q *q);
+void wh__txn_rollback(struct wh_db *db);
+/* Reads the wanted columns for only the given rows (numbered as wh__table_scan numbers
+ * them: parts in order), returned in the order listed; only their granules are read. */
+struct wh_rel *wh__table_fetch(struct wh_q *q, struct wh_table *t, const bool *want,
+                               const char *qual, const uint32_t *rows, size_t n);
+/* A granule-pruning predicate `column op value` (op: OP_EQ..OP_GE; the value in the
+ * column's physical representation: iv for integer-backed types, fv for floats). */
+struct wh_prune {
+    int col, op;
+    int64_t iv;
+    double fv;
+};
+/* Like wh__table_scan, but skips granules whose min/max rule out any predicate: the result
+ * holds a superset of the matching rows (the caller still filters). */
+struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const bool *want,
+                                     const char *qual, const struct wh_prune *pr, int npr);
+/* Merges small parts into one (all parts when `force`): automatic after inserts once more
+ * than 8 small parts exist, and VACUUM / OPTIMIZE TABLE. Crash-safe like an insert. */
+void wh__table_optimize(struct wh_q *q, struct wh_table *t, bool force);
+/* Publishes new column definitions; with `rel` (columns matching `cols`) the table's rows
+ * are replaced by it in the same publish. */
+void wh__table_alter(struct wh_q *q, struct wh_table *t, const struct wh_coldef *cols, int ncols,
+                     const struct wh_rel *rel);
+void wh__table_rename(struct wh_q *q, struct wh_table *t, const char *newname, int loc);
+struct wh_view *wh__view_find(struct wh_db *db, const char *schema, const char *name);
+/* Creates or (with `replace`) replaces a view; `sql` is its whole CREATE VIEW statement. */
+void wh__view_create(struct wh_q *q, const char *schema, const char *name, const char *sql,
+                     bool replace, int loc);
+void wh__view_drop(struct wh_q *q, struct wh_view *v);
+void wh__view_free(struct wh_view *v);
+
+/* Expressions and queries (wh_exec.c). */
+struct wh_rel *wh__select(struct wh_q *q, json_t *select_stmt);
+int wh__loc(json_t *node);
+
+/* Expressions (wh_expr.c). */
+enum wh_ekind {
+    E_COL,
+    E_CONST,
+    E_CAST,
+    E_NEG,
+    E_ARITH,
+    E_CMP,
+    E_DISTINCT,
+    E_AND,
+    E_OR,
+    E_NOT,
+    E_NULLTEST,
+    E_BOOLTEST,
+    E_LIKE,
+    E_IN,
+    E_COALESCE,
+    E_MINMAX,
+    E_NULLIF,
+    E_CASE,
+    E_FUNC,
+    E_INSUB,    /* x [NOT] IN (uncorrelated subquery): cval holds the sorted values */
+    E_INTERVAL, /* an interval constant: only valid as an operand of date/time +/- */
+};
+enum wh_op {
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_MOD,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_CONCAT,
+};
+enum wh_fn {
+    F_LOWER,
+    F_UPPER,
+    F_LENGTH,
+    F_SUBSTR,
+    F_CONCAT,
+    F_REPLACE,
+    F_BTRIM,
+    F_LTRIM,
+    F_RTRIM,
+    F_SPLIT_PART,
+    F_STRPOS,
+    F_LEFT,
+    F_RIGHT,
+    F_ABS,
+    F_ROUND,
+    F_FLOOR,
+    F_CEIL,
+    F_DATE_TRUNC,
+    F_EXTRACT,
+    F_DATE_PART,
+    F_NOW,
+    F_JSON_GET,
+    F_JSON_GET_TEXT,
+    F_JSON_PATH,
+    F_JSON_PATH_TEXT,
+    F_ADD_INTERVAL,
+};
+
+/* A bound expression: types resolved, columns as indexes into the input relation. */
+struct wh_expr {
+    int kind, op, fn, loc;
+    uint8_t type;
+    int16_t scale;
+    int nargs;
+    struct wh_expr **args;
+    int col;
+    struct wh_vec *cval; /* E_CONST: one row */
+    bool neg, ci;
+    int64_t months, us; /* E_INTERVAL, F_ADD_INTERVAL: the interval (days as 86400 s) */
+};
+
+/* Binding context. `rel` gives the columns; in a grouped query `rel` is the grouped
+ * relation, `subst[k]` the parse node of its column k (a GROUP BY key or an aggregate call),
+ * `subst_col[k]` the base column a plain key stands for (-1 otherwise), and `base` the
+ * relation before grouping, used only to resolve names. `agg_where` names the clause when
+ * aggregates are not allowed. */
+struct wh_bind {
+    const struct wh_rel *rel;
+    const struct wh_rel *base;
+    json_t **subst;
+    int *subst_col;
+    int nsubst;
+    const char *agg_where;
+};
+
+struct wh_expr *wh__bind(struct wh_q *q, struct wh_bind *bc, json_t *node);
+struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh_expr *c, int loc);
+struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel);
+void wh__typename(struct wh_q *q, json_t *tn, uint8_t *type, int16_t *scale, int32_t *typmod);
+bool wh__is_agg(json_t *funccall_body);
+/* Gives args[0..n) (NULL entries skipped) their common type, casting them; untyped literals
+ * alone become text. */
+void wh__unify(struct wh_q *q, struct wh_expr **args, int n, int loc, uint8_t *type,
+               int16_t *scale);
+bool wh__json_eq(json_t *a, json_t *b);
+const char *wh__node_type(json_t *node);
+json_t *wh__node_body(json_t *node);
+const char *wh__sval(json_t *str_node);
+
+/* Statements (wh_sql.c). Converts `v` to column `cd`'s type and checks its constraints
+ * (NOT NULL, numeric precision, varchar length). */
+struct wh_vec *wh__conform(struct wh_q *q, const struct wh_vec *v, const struct wh_coldef *cd,
+                           int loc);
+/* Resolves a RangeVar body to a table; fails with NOTFOUND unless `missing_ok`. */
+struct wh_table *wh__rangevar_table(struct wh_q *q, json_t *rv, bool missing_ok);
+
+/* COPY (wh_copy.c). */
+uint64_t wh__copy(struct wh_q *q, json_t *stmt);
+
+#endif

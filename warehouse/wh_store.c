@@ -1,0 +1,1397 @@
+/* warehouse/wh_store.c - on-disk storage and the catalog. A database is a folder; each
+ * schema a sub-folder; each table a folder holding manifest.json (columns and the list of
+ * published parts) and one folder per part with one compressed file per column.
+ *
+ * Publishing is crash-safe: part files are written and fsynced first, then the new manifest
+ * is written to a temporary file, fsynced and renamed over the old one, and the folder is
+ * fsynced. A crash before the rename leaves the old manifest, which does not name the new
+ * part; wh_open deletes such orphans. Column files end with a CRC-32 of their contents, so a
+ * corrupted file is reported, never read as data. Format details: docs/warehouse.md. */
+#include "warehouse/wh_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/mem.h"
+
+#define COL_MAGIC       "WHCOL001"
+#define COL_TRAILER     0x21434857u /* "WHC!" */
+#define CODEC_ZSTD      1
+#define CODEC_LZ4       2
+#define MANIFEST_FORMAT 1
+
+/* Granule directory entry as stored (little-endian host layout, 48 bytes). */
+struct gran {
+    uint32_t rows;
+    uint32_t flags;   /* bit0: min/max valid; bit1: has NULLs */
+    int64_t min, max; /* doubles are stored bit-for-bit */
+    uint64_t off, csize, rawsize;
+};
+
+struct col_hdr {
+    char magic[8];
+    uint32_t type, codec;
+    uint64_t rows;
+    uint32_t ngran;
+    int32_t scale;
+};
+
+/* ---- file helpers ---- */
+
+static int io_fail(struct weir_err *err, const char *what, const char *path)
+{
+    char eb[128];
+    return err_set(err, WEIR_EIO, "%s '%s': %s", what, path, err_errno(errno, eb, sizeof eb));
+}
+
+static int fsync_path(const char *path, struct weir_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(err, "cannot open", path);
+    int rc = fsync(fd);
+    close(fd);
+    if (rc < 0)
+        return io_fail(err, "cannot fsync", path);
+    return 0;
+}
+
+static int write_all(const char *path, const void *data, size_t len, struct weir_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return io_fail(err, "cannot create", path);
+    const char *p = data;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            return io_fail(err, "cannot write", path);
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) < 0) {
+        close(fd);
+        return io_fail(err, "cannot fsync", path);
+    }
+    if (close(fd) < 0)
+        return io_fail(err, "cannot close", path);
+    return 0;
+}
+
+/* Reads a whole file into malloc'd memory. */
+static int read_all(const char *path, char **out, size_t *outlen, struct weir_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(err, "cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return io_fail(err, "cannot stat", path);
+    }
+    size_t len = (size_t)st.st_size, got = 0;
+    char *b = xmalloc(len + 1);
+    while (got < len) {
+        ssize_t r = read(fd, b + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(b);
+            close(fd);
+            return io_fail(err, "cannot read", path);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    b[len] = 0;
+    *out = b;
+    *outlen = len;
+    return 0;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > WH_MAX_NAME || s[0] == '.')
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p == '/' || *p == '\\' || (unsigned char)*p < 32)
+            return false;
+    return true;
+}
+
+static int txn_roll_forward(struct wh_db *db, struct weir_err *err);
+
+/* ---- catalog ---- */
+
+void wh__table_free(struct wh_table *t)
+{
+    if (!t)
+        return;
+    for (int c = 0; c < t->ncols; c++)
+        free(t->cols[c].name);
+    free(t->cols);
+    free(t->parts);
+    free(t->schema);
+    free(t->name);
+    free(t);
+}
+
+struct wh_table *wh__table_find(struct wh_db *db, const char *schema, const char *name)
+{
+    for (size_t k = 0; k < db->ntables; k++)
+        if (!strcmp(db->tables[k]->schema, schema) && !strcmp(db->tables[k]->name, name))
+            return db->tables[k];
+    return NULL;
+}
+
+bool wh__schema_exists(struct wh_db *db, const char *schema)
+{
+    for (size_t k = 0; k < db->nschemas; k++)
+        if (!strcmp(db->schemas[k], schema))
+            return true;
+    return false;
+}
+
+static char *manifest_dump(const struct wh_table *t)
+{
+    json_t *cols = json_array(), *parts = json_array();
+    for (int c = 0; c < t->ncols; c++)
+        json_array_append_new(
+            cols, json_pack("{s:s,s:i,s:i,s:i,s:b}", "name", t->cols[c].name, "type",
+                            (int)t->cols[c].type, "scale", (int)t->cols[c].scale, "typmod",
+                            (int)t->cols[c].typmod, "notnull", (int)t->cols[c].notnull));
+    for (size_t p = 0; p < t->nparts; p++)
+        json_array_append_new(parts, json_pack("{s:I,s:I}", "id", (json_int_t)t->parts[p].id,
+                                               "rows", (json_int_t)t->parts[p].rows));
+    json_t *m = json_pack("{s:i,s:s,s:s,s:o,s:o,s:I}", "format", MANIFEST_FORMAT, "schema",
+                          t->schema, "name", t->name, "columns", cols, "parts", parts, "next_part",
+                          (json_int_t)t->next_part);
+    char *s = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    return s;
+}
+
+static int manifest_publish(struct wh_db *db, const struct wh_table *t, const char *tabdir,
+                            struct weir_err *err)
+{
+    char *s = manifest_dump(t);
+    if (!s)
+        return err_set(err, WEIR_EINTERNAL, "cannot encode manifest of '%s'", t->name);
+    char *tmp = xasprintf("%s/manifest.json.tmp", tabdir);
+    char *fin = xasprintf("%s/manifest.json", tabdir);
+    int rc = write_all(tmp, s, strlen(s), err);
+    if (rc == 0 && rename(tmp, fin) < 0)
+        rc = io_fail(err, "cannot rename", tmp);
+    if (rc == 0)
+        rc = fsync_path(tabdir, err);
+    free(s);
+    free(tmp);
+    free(fin);
+    (void)db;
+    return rc;
+}
+
+static struct wh_table *manifest_load(const char *path, struct weir_err *err)
+{
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    if (!m) {
+        err_set(err, WEIR_EIO, "corrupt manifest '%s': %s", path, je.text);
+        return NULL;
+    }
+    struct wh_table *t = xcalloc(1, sizeof *t);
+    json_t *cols = json_object_get(m, "columns"), *parts = json_object_get(m, "parts");
+    const char *schema = json_string_value(json_object_get(m, "schema"));
+    const char *name = json_string_value(json_object_get(m, "name"));
+    if (json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT || !schema || !name ||
+        !json_is_array(cols) || !json_is_array(parts) || json_array_size(cols) == 0 ||
+        json_array_size(cols) > WH_MAX_COLS)
+        goto bad;
+    t->schema = xstrdup(schema);
+    t->name = xstrdup(name);
+    t->next_part = (uint64_t)json_integer_value(json_object_get(m, "next_part"));
+    t->ncols = (int)json_array_size(cols);
+    t->cols = xcalloc((size_t)t->ncols, sizeof *t->cols);
+    for (int c = 0; c < t->ncols; c++) {
+        json_t *cj = json_array_get(cols, (size_t)c);
+        const char *cn = json_string_value(json_object_get(cj, "name"));
+        json_int_t ty = json_integer_value(json_object_get(cj, "type"));
+        if (!cn || ty < WH_T_BOOL || ty > WH_T_TSTZ)
+            goto bad;
+        t->cols[c].name = xstrdup(cn);
+        t->cols[c].type = (uint8_t)ty;
+        t->cols[c].scale = (int16_t)json_integer_value(json_object_get(cj, "scale"));
+        t->cols[c].typmod = (int32_t)json_integer_value(json_object_get(cj, "typmod"));
+        t->cols[c].notnull = json_is_true(json_object_get(cj, "notnull"));
+    }
+    t->nparts = json_array_size(parts);
+    t->parts = xcalloc(t->nparts + 1, sizeof *t->parts);
+    for (size_t p = 0; p < t->nparts; p++) {
+        json_t *pj = json_array_get(parts, p);
+        t->parts[p].id = (uint64_t)json_integer_value(json_object_get(pj, "id"));
+        t->parts[p].rows = (uint64_t)json_integer_value(json_object_get(pj, "rows"));
+    }
+    json_decref(m);
+    return t;
+bad:
+    json_decref(m);
+    wh__table_free(t);
+    err_set(err, WEIR_EIO, "corrupt manifest '%s': missing or invalid fields", path);
+    return NULL;
+}
+
+static void add_schema(struct wh_db *db, const char *name)
+{
+    db->schemas = xrealloc(db->schemas, (db->nschemas + 1) * sizeof *db->schemas);
+    db->schemas[db->nschemas++] = xstrdup(name);
+}
+
+static void add_view(struct wh_db *db, struct wh_view *v)
+{
+    db->views = xrealloc(db->views, (db->nviews + 1) * sizeof *db->views);
+    db->views[db->nviews++] = v;
+}
+
+void wh__view_free(struct wh_view *v)
+{
+    if (!v)
+        return;
+    free(v->schema);
+    free(v->name);
+    free(v->sql);
+    free(v);
+}
+
+struct wh_view *wh__view_find(struct wh_db *db, const char *schema, const char *name)
+{
+    for (size_t k = 0; k < db->nviews; k++)
+        if (!strcmp(db->views[k]->schema, schema) && !strcmp(db->views[k]->name, name))
+            return db->views[k];
+    return NULL;
+}
+
+static struct wh_view *view_load(const char *path, struct weir_err *err)
+{
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    const char *schema = json_string_value(json_object_get(m, "schema"));
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const char *sql = json_string_value(json_object_get(m, "sql"));
+    if (!m || !schema || !name || !sql) {
+        err_set(err, WEIR_EIO, "corrupt view definition '%s'", path);
+        json_decref(m);
+        return NULL;
+    }
+    struct wh_view *v = xcalloc(1, sizeof *v);
+    v->schema = xstrdup(schema);
+    v->name = xstrdup(name);
+    v->sql = xstrdup(sql);
+    json_decref(m);
+    return v;
+}
+
+static void add_table(struct wh_db *db, struct wh_table *t)
+{
+    db->tables = xrealloc(db->tables, (db->ntables + 1) * sizeof *db->tables);
+    db->tables[db->ntables++] = t;
+}
+
+/* Removes part folders the manifest does not name (an insert that crashed before publish). */
+static void clean_orphans(const char *tabdir, const struct wh_table *t)
+{
+    DIR *d = opendir(tabdir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            !strcmp(de->d_name, "manifest.json"))
+            continue;
+        bool keep = false;
+        unsigned long long id;
+        char extra;
+        if (sscanf(de->d_name, "p%llu%c", &id, &extra) == 1)
+            for (size_t p = 0; p < t->nparts; p++)
+                keep |= t->parts[p].id == id;
+        if (!keep) {
+            char *path = xasprintf("%s/%s", tabdir, de->d_name);
+            rm_rf(path);
+            free(path);
+        }
+    }
+    closedir(d);
+}
+
+int wh__catalog_load(struct wh_db *db, struct weir_err *err)
+{
+    char *marker = xasprintf("%s/WEIR_WAREHOUSE", db->dir);
+    int rc = 0;
+    DIR *d = NULL;
+    if (mkdir(db->dir, 0755) < 0 && errno != EEXIST) {
+        rc = io_fail(err, "cannot create database folder", db->dir);
+        goto out;
+    }
+    if (access(marker, F_OK) < 0) {
+        /* A new database only in an empty folder, so a typo never scribbles on other data. */
+        DIR *e = opendir(db->dir);
+        if (!e) {
+            rc = io_fail(err, "cannot open database folder", db->dir);
+            goto out;
+        }
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(e)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                empty = false;
+        closedir(e);
+        if (!empty) {
+            rc = err_set(err, WEIR_EINVAL, "'%s' is not a weir warehouse (no WEIR_WAREHOUSE file)",
+                         db->dir);
+            goto out;
+        }
+        const char *txt = "weir warehouse format 1\n";
+        if ((rc = write_all(marker, txt, strlen(txt), err)) < 0)
+            goto out;
+    }
+    if ((rc = txn_roll_forward(db, err)) < 0)
+        goto out;
+    char *pub = xasprintf("%s/public", db->dir);
+    if (mkdir(pub, 0755) < 0 && errno != EEXIST)
+        rc = io_fail(err, "cannot create", pub);
+    free(pub);
+    if (rc < 0)
+        goto out;
+    if (!(d = opendir(db->dir))) {
+        rc = io_fail(err, "cannot open database folder", db->dir);
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                char *p = xasprintf("%s/%s", db->dir, de->d_name);
+                rm_rf(p); /* an interrupted CREATE or DROP */
+                free(p);
+            }
+            continue;
+        }
+        char *sdir = xasprintf("%s/%s", db->dir, de->d_name);
+        struct stat st;
+        if (stat(sdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            free(sdir);
+            continue;
+        }
+        add_schema(db, de->d_name);
+        DIR *sd = opendir(sdir);
+        struct dirent *te;
+        while (sd && (te = readdir(sd))) {
+            char *tdir = xasprintf("%s/%s", sdir, te->d_name);
+            if (te->d_name[0] == '.') {
+                if (strcmp(te->d_name, ".") && strcmp(te->d_name, ".."))
+                    rm_rf(tdir);
+                free(tdir);
+                continue;
+            }
+            char *vp = xasprintf("%s/view.json", tdir);
+            if (access(vp, F_OK) == 0) {
+                struct wh_view *v = view_load(vp, err);
+                free(vp);
+                free(tdir);
+                if (!v) {
+                    closedir(sd);
+                    free(sdir);
+                    rc = -WEIR_EIO;
+                    goto out;
+                }
+                add_view(db, v);
+                continue;
+            }
+            free(vp);
+            char *mp = xasprintf("%s/manifest.json", tdir);
+            struct wh_table *t = manifest_load(mp, err);
+            free(mp);
+            if (!t) {
+                free(tdir);
+                closedir(sd);
+                free(sdir);
+                rc = -WEIR_EIO;
+                goto out;
+            }
+            /* The folder names are authoritative (ALTER TABLE RENAME renames the folder
+             * first, then rewrites the manifest). */
+            free(t->schema);
+            free(t->name);
+            t->schema = xstrdup(de->d_name);
+            t->name = xstrdup(te->d_name);
+            clean_orphans(tdir, t);
+            free(tdir);
+            add_table(db, t);
+        }
+        if (sd)
+            closedir(sd);
+        free(sdir);
+    }
+out:
+    if (d)
+        closedir(d);
+    free(marker);
+    return rc;
+}
+
+/* ---- DDL ---- */
+
+static void check_io(struct wh_q *q, int rc)
+{
+    if (rc < 0)
+        longjmp(q->jb, 1);
+}
+
+void wh__schema_create(struct wh_q *q, const char *schema, bool if_not_exists, int loc)
+{
+    if (wh__schema_exists(q->db, schema)) {
+        if (if_not_exists)
+            return;
+        wh__fail(q, WEIR_ECONFLICT, loc, "schema \"%s\" already exists", schema);
+    }
+    if (!valid_name(schema))
+        wh__fail(q, WEIR_EINVAL, loc, "invalid schema name \"%s\"", schema);
+    char *p = arena_printf(q->a, "%s/%s", q->db->dir, schema);
+    if (mkdir(p, 0755) < 0)
+        check_io(q, io_fail(q->err, "cannot create schema folder", p));
+    check_io(q, fsync_path(q->db->dir, q->err));
+    add_schema(q->db, schema);
+}
+
+void wh__schema_drop(struct wh_q *q, const char *schema, bool missing_ok, bool cascade, int loc)
+{
+    if (!wh__schema_exists(q->db, schema)) {
+        if (missing_ok)
+            return;
+        wh__fail(q, WEIR_ENOTFOUND, loc, "schema \"%s\" does not exist", schema);
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < q->db->ntables; k++)
+        n += !strcmp(q->db->tables[k]->schema, schema);
+    if (n && !cascade)
+        wh__fail(q, WEIR_ECONFLICT, loc,
+                 "cannot drop schema \"%s\" because other objects depend on it", schema);
+    for (size_t k = 0; k < q->db->nviews; k++)
+        n += !strcmp(q->db->views[k]->schema, schema);
+    if (n && !cascade)
+        wh__fail(q, WEIR_ECONFLICT, loc,
+                 "cannot drop schema \"%s\" because other objects depend on it", schema);
+    for (size_t k = q->db->ntables; k-- > 0;)
+        if (!strcmp(q->db->tables[k]->schema, schema))
+            wh__table_drop(q, q->db->tables[k]);
+    for (size_t k = q->db->nviews; k-- > 0;)
+        if (!strcmp(q->db->views[k]->schema, schema))
+            wh__view_drop(q, q->db->views[k]);
+    char *p = arena_printf(q->a, "%s/%s", q->db->dir, schema);
+    char *trash = arena_printf(q->a, "%s/.drop-%s", q->db->dir, schema);
+    if (rename(p, trash) < 0)
+        check_io(q, io_fail(q->err, "cannot remove schema folder", p));
+    check_io(q, fsync_path(q->db->dir, q->err));
+    rm_rf(trash);
+    for (size_t k = 0; k < q->db->nschemas; k++)
+        if (!strcmp(q->db->schemas[k], schema)) {
+            free(q->db->schemas[k]);
+            q->db->schemas[k] = q->db->schemas[--q->db->nschemas];
+            break;
+        }
+}
+
+void wh__table_create(struct wh_q *q, const char *schema, const char *name,
+                      const struct wh_coldef *cols, int ncols, int loc)
+{
+    if (!wh__schema_exists(q->db, schema))
+        wh__fail(q, WEIR_ENOTFOUND, loc, "schema \"%s\" does not exist", schema);
+    if (wh__table_find(q->db, schema, name) || wh__view_find(q->db, schema, name))
+        wh__fail(q, WEIR_ECONFLICT, loc, "relation \"%s\" already exists", name);
+    if (!valid_name(name))
+        wh__fail(q, WEIR_EINVAL, loc, "invalid table name \"%s\"", name);
+    if (ncols < 1 || ncols > WH_MAX_COLS)
+        wh__fail(q, WEIR_EINVAL, loc, "a table needs 1 to %d columns", WH_MAX_COLS);
+    struct wh_table *t = xcalloc(1, sizeof *t);
+    t->schema = xstrdup(schema);
+    t->name = xstrdup(name);
+    t->ncols = ncols;
+    t->next_part = 1;
+    t->parts = xcalloc(1, sizeof *t->parts);
+    t->cols = xcalloc((size_t)ncols, sizeof *t->cols);
+    for (int c = 0; c < ncols; c++) {
+        t->cols[c] = cols[c];
+        t->cols[c].name = xstrdup(cols[c].name);
+    }
+    /* Build the folder under a dot name and rename it into place: atomic creation. */
+    char *tmp = arena_printf(q->a, "%s/%s/.new-%s", q->db->dir, schema, name);
+    char *fin = arena_printf(q->a, "%s/%s/%s", q->db->dir, schema, name);
+    char *sdir = arena_printf(q->a, "%s/%s", q->db->dir, schema);
+    rm_rf(tmp);
+    int rc = 0;
+    if (mkdir(tmp, 0755) < 0)
+        rc = io_fail(q->err, "cannot create", tmp);
+    if (rc == 0)
+        rc = manifest_publish(q->db, t, tmp, q->err);
+    if (rc == 0 && rename(tmp, fin) < 0)
+        rc = io_fail(q->err, "cannot rename", tmp);
+    if (rc == 0)
+        rc = fsync_path(sdir, q->err);
+    if (rc < 0) {
+        wh__table_free(t);
+        rm_rf(tmp);
+        longjmp(q->jb, 1);
+    }
+    add_table(q->db, t);
+}
+
+void wh__table_drop(struct wh_q *q, struct wh_table *t)
+{
+    char *p = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
+    char *trash = arena_printf(q->a, "%s/%s/.drop-%s", q->db->dir, t->schema, t->name);
+    char *sdir = arena_printf(q->a, "%s/%s", q->db->dir, t->schema);
+    if (rename(p, trash) < 0)
+        check_io(q, io_fail(q->err, "cannot remove table folder", p));
+    check_io(q, fsync_path(sdir, q->err));
+    rm_rf(trash);
+    for (size_t k = 0; k < q->db->ntables; k++)
+        if (q->db->tables[k] == t) {
+            q->db->tables[k] = q->db->tables[--q->db->ntables];
+            break;
+        }
+    wh__table_free(t);
+}
+
+/* ---- transactions ---- */
+
+static void txn_touch(struct wh_db *db, struct wh_table *t)
+{
+    for (size_t k = 0; k < db->ntx; k++)
+        if (db->tx[k].t == t)
+            return;
+    db->tx = xrealloc(db->tx, (db->ntx + 1) * sizeof *db->tx);
+    struct wh_txn_tab *e = &db->tx[db->ntx++];
+    e->t = t;
+    e->nparts = t->nparts;
+    e->next_part = t->next_part;
+    e->parts = xmalloc((t->nparts + 1) * sizeof *e->parts);
+    memcpy(e->parts, t->parts, t->nparts * sizeof *e->parts);
+}
+
+/* Publishes nt as t's new state, or inside a transaction records t as changed. */
+static void publish(struct wh_q *q, struct wh_table *t, const struct wh_table *nt,
+                    const char *tabdir)
+{
+    if (q->db->in_txn)
+        txn_touch(q->db, t);
+    else
+        check_io(q, manifest_publish(q->db, nt, tabdir, q->err));
+}
+
+static void txn_clear(struct wh_db *db)
+{
+    for (size_t k = 0; k < db->ntx; k++)
+        free(db->tx[k].parts);
+    free(db->tx);
+    db->tx = NULL;
+    db->ntx = 0;
+    db->in_txn = false;
+}
+
+void wh__txn_rollback(struct wh_db *db)
+{
+    for (size_t k = 0; k < db->ntx; k++) {
+        struct wh_txn_tab *e = &db->tx[k];
+        struct wh_table *t = e->t;
+        t->parts = xrealloc(t->parts, (e->nparts + 1) * sizeof *t->parts);
+        memcpy(t->parts, e->parts, e->nparts * sizeof *t->parts);
+        t->nparts = e->nparts;
+        t->next_part = e->next_part;
+        char *tabdir = xasprintf("%s/%s/%s", db->dir, t->schema, t->name);
+        clean_orphans(tabdir, t); /* the parts written since BEGIN */
+        free(tabdir);
+    }
+    txn_clear(db);
+}
+
+void wh__txn_commit(struct wh_q *q)
+{
+    struct wh_db *db = q->db;
+    if (!db->ntx) {
+        txn_clear(db);
+        return;
+    }
+    /* 1. The roll-forward record: every changed table's new manifest. */
+    json_t *tabs = json_array();
+    for (size_t k = 0; k < db->ntx; k++) {
+        struct wh_table *t = db->tx[k].t;
+        char *m = manifest_dump(t);
+        json_array_append_new(tabs, json_pack("{s:s,s:s,s:s}", "schema", t->schema, "name", t->name,
+                                              "manifest", m ? m : ""));
+        free(m);
+    }
+    json_t *rec = json_pack("{s:o}", "tables", tabs);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    char *tmp = arena_printf(q->a, "%s/TXN.json.tmp", db->dir);
+    char *fin = arena_printf(q->a, "%s/TXN.json", db->dir);
+    int rc = text ? write_all(tmp, text, strlen(text), q->err)
+                  : err_set(q->err, WEIR_EINTERNAL, "cannot encode the transaction record");
+    free(text);
+    if (rc == 0 && rename(tmp, fin) < 0)
+        rc = io_fail(q->err, "cannot rename", tmp);
+    if (rc == 0)
+        rc = fsync_path(db->dir, q->err);
+    if (rc < 0) { /* nothing is published: roll back */
+        unlink(tmp);
+        wh__txn_rollback(db);
+        longjmp(q->jb, 1);
+    }
+    /* 2. Publish each table; from here on the commit is durable (wh_open finishes it). */
+    for (size_t k = 0; k < db->ntx; k++) {
+        struct wh_table *t = db->tx[k].t;
+        char *tabdir = arena_printf(q->a, "%s/%s/%s", db->dir, t->schema, t->name);
+        if (manifest_publish(db, t, tabdir, q->err) < 0) {
+            txn_clear(db); /* the in-memory state is the committed one */
+            longjmp(q->jb, 1);
+        }
+    }
+    unlink(fin);
+    fsync_path(db->dir, NULL);
+    for (size_t k = 0; k < db->ntx; k++) {
+        struct wh_table *t = db->tx[k].t;
+        char *tabdir = arena_printf(q->a, "%s/%s/%s", db->dir, t->schema, t->name);
+        clean_orphans(tabdir, t); /* parts replaced during the transaction */
+    }
+    txn_clear(db);
+}
+
+/* Completes a commit that a crash interrupted after its TXN.json was written. */
+static int txn_roll_forward(struct wh_db *db, struct weir_err *err)
+{
+    char *tmp = xasprintf("%s/TXN.json.tmp", db->dir);
+    char *fin = xasprintf("%s/TXN.json", db->dir);
+    unlink(tmp);
+    int rc = 0;
+    if (access(fin, F_OK) == 0) {
+        json_error_t je;
+        json_t *rec = json_load_file(fin, 0, &je);
+        json_t *tabs = json_object_get(rec, "tables");
+        if (!json_is_array(tabs)) {
+            rc = err_set(err, WEIR_EIO, "corrupt transaction record '%s'", fin);
+        } else {
+            size_t i;
+            json_t *e;
+            json_array_foreach(tabs, i, e) {
+                const char *schema = json_string_value(json_object_get(e, "schema"));
+                const char *name = json_string_value(json_object_get(e, "name"));
+                const char *m = json_string_value(json_object_get(e, "manifest"));
+                if (!schema || !name || !m || !*m) {
+                    rc = err_set(err, WEIR_EIO, "corrupt transaction record '%s'", fin);
+                    break;
+                }
+                char *tabdir = xasprintf("%s/%s/%s", db->dir, schema, name);
+                char *mt = xasprintf("%s/manifest.json.tmp", tabdir);
+                char *mf = xasprintf("%s/manifest.json", tabdir);
+                rc = write_all(mt, m, strlen(m), err);
+                if (rc == 0 && rename(mt, mf) < 0)
+                    rc = io_fail(err, "cannot rename", mt);
+                if (rc == 0)
+                    rc = fsync_path(tabdir, err);
+                free(tabdir);
+                free(mt);
+                free(mf);
+                if (rc < 0)
+                    break;
+            }
+        }
+        json_decref(rec);
+        if (rc == 0 && (unlink(fin) < 0 || fsync_path(db->dir, err) < 0))
+            rc = io_fail(err, "cannot remove", fin);
+    }
+    free(tmp);
+    free(fin);
+    return rc;
+}
+
+/* ---- column files ---- */
+
+static void put(char **p, const void *src, size_t n)
+{
+    memcpy(*p, src, n);
+    *p += n;
+}
+
+/* Encodes one granule's raw bytes: validity bitmap, then values. */
+static size_t granule_raw(struct wh_q *q, const struct wh_vec *v, size_t from, size_t rows,
+                          char **out, struct gran *g)
+{
+    size_t bm = (rows + 7) / 8, size = bm;
+    if (v->s) {
+        size += rows * 4;
+        for (size_t r = from; r < from + rows; r++)
+            size += v->nul[r] ? 0 : strlen(v->s[r]);
+    } else {
+        size += rows * 8;
+    }
+    char *raw = wh__calloc(q, size ? size : 1, 1), *p = raw + bm;
+    bool any = false;
+    g->flags = 0;
+    for (size_t k = 0; k < rows; k++) {
+        size_t r = from + k;
+        if (v->nul[r]) {
+            g->flags |= 2;
+        } else {
+            raw[k / 8] |= (char)(1u << (k % 8));
+        }
+        if (v->s) {
+            uint32_t len = v->nul[r] ? 0 : (uint32_t)strlen(v->s[r]);
+            put(&p, &len, 4);
+        } else if (v->f) {
+            put(&p, &v->f[r], 8);
+            if (!v->nul[r]) {
+                double mn, mx;
+                memcpy(&mn, &g->min, 8);
+                memcpy(&mx, &g->max, 8);
+                if (!any || v->f[r] < mn)
+                    memcpy(&g->min, &v->f[r], 8);
+                if (!any || v->f[r] > mx)
+                    memcpy(&g->max, &v->f[r], 8);
+                any = true;
+            }
+        } else {
+            put(&p, &v->i[r], 8);
+            if (!v->nul[r]) {
+                if (!any || v->i[r] < g->min)
+                    g->min = v->i[r];
+                if (!any || v->i[r] > g->max)
+                    g->max = v->i[r];
+                any = true;
+            }
+        }
+    }
+    if (v->s)
+        for (size_t r = from; r < from + rows; r++)
+            if (!v->nul[r])
+                put(&p, v->s[r], strlen(v->s[r]));
+    if (any)
+        g->flags |= 1;
+    *out = raw;
+    return size;
+}
+
+static void write_column(struct wh_q *q, const char *path, const struct wh_vec *v)
+{
+    size_t ngran = (v->n + WH_GRANULE - 1) / WH_GRANULE;
+    int codec = v->type == WH_T_TEXT ? CODEC_LZ4 : CODEC_ZSTD;
+    struct gran *gs = wh__calloc(q, ngran + 1, sizeof *gs);
+    char **blocks = wh__calloc(q, ngran + 1, sizeof *blocks);
+    uint64_t off = 0;
+    for (size_t g = 0; g < ngran; g++) {
+        size_t from = g * WH_GRANULE, rows = v->n - from < WH_GRANULE ? v->n - from : WH_GRANULE;
+        char *raw;
+        size_t rawlen = granule_raw(q, v, from, rows, &raw, &gs[g]);
+        size_t cap = codec == CODEC_LZ4 ? (size_t)LZ4_compressBound((int)rawlen)
+                                        : ZSTD_compressBound(rawlen);
+        char *c = wh__alloc(q, cap);
+        size_t clen;
+        if (codec == CODEC_LZ4) {
+            int n = LZ4_compress_default(raw, c, (int)rawlen, (int)cap);
+            if (n <= 0)
+                wh__fail(q, WEIR_EINTERNAL, -1, "lz4 compression failed");
+            clen = (size_t)n;
+        } else {
+            clen = ZSTD_compress(c, cap, raw, rawlen, 1);
+            if (ZSTD_isError(clen))
+                wh__fail(q, WEIR_EINTERNAL, -1, "zstd compression failed: %s",
+                         ZSTD_getErrorName(clen));
+        }
+        gs[g].rows = (uint32_t)rows;
+        gs[g].off = off;
+        gs[g].csize = clen;
+        gs[g].rawsize = rawlen;
+        blocks[g] = c;
+        off += clen;
+    }
+    size_t total = sizeof(struct col_hdr) + ngran * sizeof(struct gran) + off + 8;
+    char *file = wh__alloc(q, total), *p = file;
+    struct col_hdr h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, COL_MAGIC, 8);
+    h.type = v->type;
+    h.codec = (uint32_t)codec;
+    h.rows = v->n;
+    h.ngran = (uint32_t)ngran;
+    h.scale = v->scale;
+    put(&p, &h, sizeof h);
+    put(&p, gs, ngran * sizeof *gs);
+    for (size_t g = 0; g < ngran; g++)
+        put(&p, blocks[g], gs[g].csize);
+    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)file, (uInt)(p - file));
+    uint32_t tr = COL_TRAILER;
+    put(&p, &crc, 4);
+    put(&p, &tr, 4);
+    check_io(q, write_all(path, file, total, q->err));
+}
+
+static void free_ptr(void *p)
+{
+    free(p);
+}
+
+/* Reads one column file of `rows` rows into v starting at row `at`. */
+/* Reads one column file holding `rows` rows into v starting at row `at`; with `keep`, only
+ * the granules it marks (the caller sized v for them). */
+static void read_column(struct wh_q *q, const char *path, struct wh_vec *v, size_t at,
+                        uint64_t rows, const uint8_t *keep, uint64_t kept)
+{
+    char *file = NULL;
+    size_t len = 0;
+    check_io(q, read_all(path, &file, &len, q->err));
+    if (arena_on_reset(q->a, free_ptr, file) < 0) {
+        free(file);
+        wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
+    }
+    struct col_hdr h;
+    uint32_t crc, tr;
+    if (len < sizeof h + 8)
+        goto corrupt;
+    memcpy(&crc, file + len - 8, 4);
+    memcpy(&tr, file + len - 4, 4);
+    if (tr != COL_TRAILER || crc != (uint32_t)crc32(0, (const Bytef *)file, (uInt)(len - 8)))
+        goto corrupt;
+    memcpy(&h, file, sizeof h);
+    if (memcmp(h.magic, COL_MAGIC, 8) || h.type != v->type || h.rows != rows ||
+        h.scale != v->scale || sizeof h + (uint64_t)h.ngran * sizeof(struct gran) > len - 8)
+        goto corrupt;
+    const char *dir = file + sizeof h;
+    const char *data = dir + (size_t)h.ngran * sizeof(struct gran);
+    size_t datalen = (size_t)(file + len - 8 - data);
+    size_t row = at;
+    for (uint32_t g = 0; g < h.ngran; g++) {
+        struct gran gr;
+        memcpy(&gr, dir + g * sizeof gr, sizeof gr);
+        if (gr.off + gr.csize > datalen || gr.rows > WH_GRANULE ||
+            gr.rawsize > (size_t)gr.rows * 8 + (gr.rows + 7) / 8 + ((size_t)1 << 30))
+            goto corrupt;
+        if (keep && !keep[g])
+            continue;
+        if (row + gr.rows > at + kept)
+            goto corrupt;
+        char *raw = wh__alloc(q, gr.rawsize + 1);
+        if (h.codec == CODEC_LZ4) {
+            int n = LZ4_decompress_safe(data + gr.off, raw, (int)gr.csize, (int)gr.rawsize);
+            if (n < 0 || (size_t)n != gr.rawsize)
+                goto corrupt;
+        } else if (h.codec == CODEC_ZSTD) {
+            size_t n = ZSTD_decompress(raw, gr.rawsize, data + gr.off, gr.csize);
+            if (ZSTD_isError(n) || n != gr.rawsize)
+                goto corrupt;
+        } else {
+            goto corrupt;
+        }
+        size_t bm = (gr.rows + 7) / 8;
+        const char *p = raw + bm;
+        if (v->s) {
+            if (bm + (size_t)gr.rows * 4 > gr.rawsize)
+                goto corrupt;
+            const char *sp = p + (size_t)gr.rows * 4, *end = raw + gr.rawsize;
+            /* One block per granule holds all its strings, NUL-terminated. */
+            char *blk = wh__alloc(q, (size_t)(end - sp) + gr.rows + 1);
+            for (uint32_t k = 0; k < gr.rows; k++) {
+                uint32_t l;
+                memcpy(&l, p + 4 * k, 4);
+                v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
+                if ((size_t)(end - sp) < l)
+                    goto corrupt;
+                if (v->nul[row + k]) {
+                    v->s[row + k] = NULL;
+                    continue;
+                }
+                memcpy(blk, sp, l);
+                blk[l] = 0;
+                v->s[row + k] = blk;
+                blk += l + 1;
+                sp += l;
+            }
+        } else {
+            if (bm + (size_t)gr.rows * 8 != gr.rawsize)
+                goto corrupt;
+            for (uint32_t k = 0; k < gr.rows; k++)
+                v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
+            memcpy(v->f ? (void *)(v->f + row) : (void *)(v->i + row), p, (size_t)gr.rows * 8);
+        }
+        row += gr.rows;
+    }
+    if (row != at + kept)
+        goto corrupt;
+    return;
+corrupt:
+    wh__fail(q, WEIR_EIO, -1, "corrupt column file '%s' (checksum or structure mismatch)", path);
+}
+
+/* Narrows keep[] (one entry per granule) to the granules whose min/max can satisfy the
+ * predicates on column `c`. The data read later verifies the file's checksum. */
+static void prune_column(struct wh_q *q, const char *path, const struct wh_prune *pr, int npr,
+                         int c, uint8_t *keep, size_t ngran)
+{
+    char *file = NULL;
+    size_t len = 0;
+    check_io(q, read_all(path, &file, &len, q->err));
+    struct col_hdr h;
+    if (len < sizeof h + 8) {
+        free(file);
+        return;
+    }
+    memcpy(&h, file, sizeof h);
+    if (memcmp(h.magic, COL_MAGIC, 8) || h.ngran != ngran ||
+        sizeof h + (uint64_t)h.ngran * sizeof(struct gran) > len - 8) {
+        free(file); /* leave it to read_column to report */
+        return;
+    }
+    bool isf = h.type == WH_T_FLOAT4 || h.type == WH_T_FLOAT8;
+    for (size_t g = 0; g < ngran; g++) {
+        struct gran gr;
+        memcpy(&gr, file + sizeof h + g * sizeof gr, sizeof gr);
+        for (int k = 0; k < npr && keep[g]; k++) {
+            if (pr[k].col != c)
+                continue;
+            if (!(gr.flags & 1)) { /* only NULLs: no comparison is true */
+                keep[g] = 0;
+                break;
+            }
+            int lo, hi; /* sign of (min - value), (max - value) */
+            if (isf) {
+                double mn, mx;
+                memcpy(&mn, &gr.min, 8);
+                memcpy(&mx, &gr.max, 8);
+                lo = (mn > pr[k].fv) - (mn < pr[k].fv);
+                hi = (mx > pr[k].fv) - (mx < pr[k].fv);
+            } else {
+                lo = (gr.min > pr[k].iv) - (gr.min < pr[k].iv);
+                hi = (gr.max > pr[k].iv) - (gr.max < pr[k].iv);
+            }
+            bool may;
+            switch (pr[k].op) {
+            case OP_EQ:
+                may = lo <= 0 && hi >= 0;
+                break;
+            case OP_LT:
+                may = lo < 0;
+                break;
+            case OP_LE:
+                may = lo <= 0;
+                break;
+            case OP_GT:
+                may = hi > 0;
+                break;
+            default:
+                may = hi >= 0;
+                break;
+            }
+            if (!may)
+                keep[g] = 0;
+        }
+    }
+    free(file);
+}
+
+/* Reads the wanted columns of the granules keep[p] marks (all of part p when keep[p] is
+ * NULL; none when kept[p] is 0 and keep[p] set); parts with use_part false are skipped. */
+static struct wh_rel *scan_kept(struct wh_q *q, struct wh_table *t, const bool *want,
+                                const char *qual, const bool *use_part, uint8_t **keep,
+                                const uint64_t *kept)
+{
+    size_t total = 0;
+    for (size_t p = 0; p < t->nparts; p++)
+        if (!use_part || use_part[p])
+            total += kept[p];
+    struct wh_rel *r = wh__rel_new(q, t->ncols, total);
+    for (int c = 0; c < t->ncols; c++) {
+        r->names[c] = t->cols[c].name;
+        r->quals[c] = qual;
+        if (!want[c])
+            continue;
+        r->cols[c] = wh__vec_new(q, t->cols[c].type, t->cols[c].scale, total);
+        size_t at = 0;
+        for (size_t p = 0; p < t->nparts; p++) {
+            if ((use_part && !use_part[p]) || (keep[p] && !kept[p]))
+                continue;
+            char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema,
+                                      t->name, (unsigned long long)t->parts[p].id, c);
+            read_column(q, path, r->cols[c], at, t->parts[p].rows, keep[p], kept[p]);
+            at += kept[p];
+        }
+    }
+    return r;
+}
+
+static uint64_t granule_rows(const struct wh_part *part, size_t g, size_t ngran)
+{
+    return g + 1 < ngran ? WH_GRANULE : part->rows - g * WH_GRANULE;
+}
+
+static struct wh_rel *scan_parts(struct wh_q *q, struct wh_table *t, const bool *want,
+                                 const char *qual, const bool *use_part, const struct wh_prune *pr,
+                                 int npr)
+{
+    uint8_t **keep = wh__calloc(q, t->nparts + 1, sizeof *keep);
+    uint64_t *kept = wh__calloc(q, t->nparts + 1, sizeof *kept);
+    for (size_t p = 0; p < t->nparts; p++) {
+        if (use_part && !use_part[p])
+            continue;
+        kept[p] = t->parts[p].rows;
+        if (npr) {
+            size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+            keep[p] = wh__alloc(q, ngran + 1);
+            memset(keep[p], 1, ngran + 1);
+            for (int c = 0; c < t->ncols; c++) {
+                bool has = false;
+                for (int k = 0; k < npr; k++)
+                    has |= pr[k].col == c;
+                if (!has)
+                    continue;
+                char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema,
+                                          t->name, (unsigned long long)t->parts[p].id, c);
+                prune_column(q, path, pr, npr, c, keep[p], ngran);
+            }
+            kept[p] = 0;
+            for (size_t g = 0; g < ngran; g++)
+                if (keep[p][g])
+                    kept[p] += granule_rows(&t->parts[p], g, ngran);
+        }
+    }
+    return scan_kept(q, t, want, qual, use_part, keep, kept);
+}
+
+struct wh_rel *wh__table_fetch(struct wh_q *q, struct wh_table *t, const bool *want,
+                               const char *qual, const uint32_t *rows, size_t n)
+{
+    uint8_t **keep = wh__calloc(q, t->nparts + 1, sizeof *keep);
+    uint64_t *kept = wh__calloc(q, t->nparts + 1, sizeof *kept);
+    uint64_t **start = wh__calloc(q, t->nparts + 1, sizeof *start); /* granule -> position */
+    uint64_t *pbase = wh__calloc(q, t->nparts + 1, sizeof *pbase);  /* first row of part */
+    uint64_t base = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        keep[p] = wh__calloc(q, ngran + 1, 1);
+        start[p] = wh__calloc(q, ngran + 1, sizeof **start);
+        pbase[p] = base;
+        base += t->parts[p].rows;
+    }
+    size_t *part_of = wh__alloc(q, (n + 1) * sizeof *part_of);
+    for (size_t k = 0; k < n; k++) {
+        size_t p = 0;
+        while (p + 1 < t->nparts && rows[k] >= pbase[p + 1])
+            p++;
+        if (p >= t->nparts || rows[k] >= pbase[p] + t->parts[p].rows)
+            wh__fail(q, WEIR_EINTERNAL, -1, "row %u is out of range", rows[k]);
+        part_of[k] = p;
+        keep[p][(rows[k] - pbase[p]) / WH_GRANULE] = 1;
+    }
+    uint64_t pos = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        for (size_t g = 0; g < ngran; g++)
+            if (keep[p][g]) {
+                start[p][g] = pos;
+                uint64_t gr = granule_rows(&t->parts[p], g, ngran);
+                kept[p] += gr;
+                pos += gr;
+            }
+    }
+    struct wh_rel *r = scan_kept(q, t, want, qual, NULL, keep, kept);
+    uint32_t *idx = wh__alloc(q, (n + 1) * sizeof *idx);
+    for (size_t k = 0; k < n; k++) {
+        size_t p = part_of[k];
+        uint64_t off = rows[k] - pbase[p];
+        idx[k] = (uint32_t)(start[p][off / WH_GRANULE] + off % WH_GRANULE);
+    }
+    return wh__rel_gather(q, r, idx, n);
+}
+
+struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const bool *want,
+                                     const char *qual, const struct wh_prune *pr, int npr)
+{
+    return scan_parts(q, t, want, qual, NULL, pr, npr);
+}
+
+struct wh_rel *wh__table_scan(struct wh_q *q, struct wh_table *t, const bool *want,
+                              const char *qual)
+{
+    return scan_parts(q, t, want, qual, NULL, NULL, 0);
+}
+
+static uint64_t write_part(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
+                           const char *tabdir)
+{
+    uint64_t id = t->next_part;
+    char *pdir = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)id);
+    rm_rf(pdir);
+    if (mkdir(pdir, 0755) < 0)
+        check_io(q, io_fail(q->err, "cannot create part folder", pdir));
+    for (int c = 0; c < t->ncols; c++) {
+        char *path = arena_printf(q->a, "%s/c%d.col", pdir, c);
+        write_column(q, path, rel->cols[c]);
+    }
+    check_io(q, fsync_path(pdir, q->err));
+    return id;
+}
+
+void wh__table_append(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel)
+{
+    if (rel->n == 0)
+        return;
+    char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
+    uint64_t id = write_part(q, t, rel, tabdir);
+    /* Publish: the in-memory catalog changes only once the manifest rename succeeded. */
+    struct wh_table nt = *t;
+    nt.parts = wh__calloc(q, t->nparts + 1, sizeof *nt.parts);
+    memcpy(nt.parts, t->parts, t->nparts * sizeof *nt.parts);
+    nt.parts[nt.nparts].id = id;
+    nt.parts[nt.nparts].rows = rel->n;
+    nt.nparts++;
+    nt.next_part = id + 1;
+    publish(q, t, &nt, tabdir);
+    t->parts = xrealloc(t->parts, (t->nparts + 1) * sizeof *t->parts);
+    t->parts[t->nparts++] = nt.parts[nt.nparts - 1];
+    t->next_part = id + 1;
+    wh__table_optimize(q, t, false);
+}
+
+/* Parts below this many rows count as small and get merged. */
+#define SMALL_PART      ((uint64_t)WH_GRANULE * 16)
+#define MAX_SMALL_PARTS 8
+
+void wh__table_optimize(struct wh_q *q, struct wh_table *t, bool force)
+{
+    bool *use = wh__calloc(q, t->nparts + 1, sizeof *use);
+    size_t nsmall = 0;
+    for (size_t p = 0; p < t->nparts; p++)
+        if (force || t->parts[p].rows < SMALL_PART) {
+            use[p] = true;
+            nsmall++;
+        }
+    if (nsmall < 2 || (!force && nsmall <= MAX_SMALL_PARTS))
+        return;
+    bool *want = wh__calloc(q, (size_t)t->ncols, sizeof *want);
+    for (int c = 0; c < t->ncols; c++)
+        want[c] = true;
+    struct wh_rel *rel = scan_parts(q, t, want, t->name, use, NULL, 0);
+    char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
+    uint64_t id = write_part(q, t, rel, tabdir);
+    /* Publish the kept parts plus the merged one; then delete the merged-away parts. */
+    struct wh_table nt = *t;
+    nt.parts = wh__calloc(q, t->nparts + 1, sizeof *nt.parts);
+    nt.nparts = 0;
+    for (size_t p = 0; p < t->nparts; p++)
+        if (!use[p])
+            nt.parts[nt.nparts++] = t->parts[p];
+    nt.parts[nt.nparts].id = id;
+    nt.parts[nt.nparts++].rows = rel->n;
+    nt.next_part = id + 1;
+    publish(q, t, &nt, tabdir);
+    for (size_t p = 0; p < t->nparts && !q->db->in_txn; p++)
+        if (use[p]) {
+            char *pd = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)t->parts[p].id);
+            rm_rf(pd);
+        }
+    memcpy(t->parts, nt.parts, nt.nparts * sizeof *t->parts);
+    t->nparts = nt.nparts;
+    t->next_part = nt.next_part;
+}
+
+void wh__table_alter(struct wh_q *q, struct wh_table *t, const struct wh_coldef *cols, int ncols,
+                     const struct wh_rel *rel)
+{
+    char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
+    struct wh_table nt = *t;
+    struct wh_part np = { 0, 0 };
+    nt.cols = (struct wh_coldef *)cols;
+    nt.ncols = ncols;
+    if (rel) {
+        nt.nparts = 0;
+        nt.parts = &np;
+        if (rel->n) {
+            np.id = write_part(q, &nt, rel, tabdir);
+            np.rows = rel->n;
+            nt.nparts = 1;
+            nt.next_part = np.id + 1;
+        }
+    }
+    check_io(q, manifest_publish(q->db, &nt, tabdir, q->err));
+    if (rel) {
+        for (size_t p = 0; p < t->nparts; p++) {
+            char *pd = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)t->parts[p].id);
+            rm_rf(pd);
+        }
+        t->nparts = nt.nparts;
+        if (nt.nparts)
+            t->parts[0] = np;
+        t->next_part = nt.next_part;
+    }
+    /* `cols` may borrow names from t->cols: copy first, then free the old definitions. */
+    struct wh_coldef *nc = xcalloc((size_t)ncols, sizeof *nc);
+    for (int c = 0; c < ncols; c++) {
+        nc[c] = cols[c];
+        nc[c].name = xstrdup(cols[c].name);
+    }
+    for (int c = 0; c < t->ncols; c++)
+        free(t->cols[c].name);
+    free(t->cols);
+    t->ncols = ncols;
+    t->cols = nc;
+}
+
+void wh__table_rename(struct wh_q *q, struct wh_table *t, const char *newname, int loc)
+{
+    if (wh__table_find(q->db, t->schema, newname) || wh__view_find(q->db, t->schema, newname))
+        wh__fail(q, WEIR_ECONFLICT, loc, "relation \"%s\" already exists", newname);
+    if (!valid_name(newname))
+        wh__fail(q, WEIR_EINVAL, loc, "invalid table name \"%s\"", newname);
+    char *sdir = arena_printf(q->a, "%s/%s", q->db->dir, t->schema);
+    char *from = arena_printf(q->a, "%s/%s", sdir, t->name);
+    char *to = arena_printf(q->a, "%s/%s", sdir, newname);
+    if (rename(from, to) < 0)
+        check_io(q, io_fail(q->err, "cannot rename", from));
+    check_io(q, fsync_path(sdir, q->err));
+    free(t->name);
+    t->name = xstrdup(newname);
+    /* The manifest's own name field is informational; refresh it (best effort: the
+     * folder name is what wh_open trusts). */
+    manifest_publish(q->db, t, to, NULL);
+}
+
+void wh__table_replace(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel)
+{
+    char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
+    struct wh_table nt = *t;
+    struct wh_part np = { 0, 0 };
+    nt.nparts = 0;
+    nt.parts = &np;
+    if (rel && rel->n) {
+        np.id = write_part(q, t, rel, tabdir);
+        np.rows = rel->n;
+        nt.nparts = 1;
+        nt.next_part = np.id + 1;
+    }
+    publish(q, t, &nt, tabdir);
+    /* Old parts are garbage now (after COMMIT inside a transaction); a crash here leaves
+     * orphans that wh_open removes. */
+    for (size_t p = 0; p < t->nparts && !q->db->in_txn; p++) {
+        char *pd = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)t->parts[p].id);
+        rm_rf(pd);
+    }
+    t->nparts = nt.nparts;
+    if (nt.nparts)
+        t->parts[0] = np;
+    t->next_part = nt.next_part;
+}
+
+/* ---- views ---- */
+
+void wh__view_create(struct wh_q *q, const char *schema, const char *name, const char *sql,
+                     bool replace, int loc)
+{
+    if (!wh__schema_exists(q->db, schema))
+        wh__fail(q, WEIR_ENOTFOUND, loc, "schema \"%s\" does not exist", schema);
+    if (wh__table_find(q->db, schema, name))
+        wh__fail(q, WEIR_ECONFLICT, loc, "\"%s\" is a table, not a view", name);
+    struct wh_view *old = wh__view_find(q->db, schema, name);
+    if (old && !replace)
+        wh__fail(q, WEIR_ECONFLICT, loc, "relation \"%s\" already exists", name);
+    if (!valid_name(name))
+        wh__fail(q, WEIR_EINVAL, loc, "invalid view name \"%s\"", name);
+    json_t *m =
+        json_pack("{s:i,s:s,s:s,s:s}", "format", 1, "schema", schema, "name", name, "sql", sql);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!text)
+        wh__fail(q, WEIR_EINVAL, loc, "view text is not valid UTF-8");
+    char *sdir = arena_printf(q->a, "%s/%s", q->db->dir, schema);
+    char *fin = arena_printf(q->a, "%s/%s", sdir, name);
+    int rc = 0;
+    if (old) {
+        /* Replace the definition file atomically inside the existing folder. */
+        char *tmp = arena_printf(q->a, "%s/view.json.tmp", fin);
+        char *vf = arena_printf(q->a, "%s/view.json", fin);
+        rc = write_all(tmp, text, strlen(text), q->err);
+        if (rc == 0 && rename(tmp, vf) < 0)
+            rc = io_fail(q->err, "cannot rename", tmp);
+        if (rc == 0)
+            rc = fsync_path(fin, q->err);
+    } else {
+        char *tmp = arena_printf(q->a, "%s/.new-%s", sdir, name);
+        char *vf = arena_printf(q->a, "%s/view.json", tmp);
+        rm_rf(tmp);
+        if (mkdir(tmp, 0755) < 0)
+            rc = io_fail(q->err, "cannot create", tmp);
+        if (rc == 0)
+            rc = write_all(vf, text, strlen(text), q->err);
+        if (rc == 0)
+            rc = fsync_path(tmp, q->err);
+        if (rc == 0 && rename(tmp, fin) < 0)
+            rc = io_fail(q->err, "cannot rename", tmp);
+        if (rc == 0)
+            rc = fsync_path(sdir, q->err);
+        if (rc < 0)
+            rm_rf(tmp);
+    }
+    free(text);
+    check_io(q, rc);
+    if (old) {
+        free(old->sql);
+        old->sql = xstrdup(sql);
+        return;
+    }
+    struct wh_view *v = xcalloc(1, sizeof *v);
+    v->schema = xstrdup(schema);
+    v->name = xstrdup(name);
+    v->sql = xstrdup(sql);
+    add_view(q->db, v);
+}
+
+void wh__view_drop(struct wh_q *q, struct wh_view *v)
+{
+    char *p = arena_printf(q->a, "%s/%s/%s", q->db->dir, v->schema, v->name);
+    char *trash = arena_printf(q->a, "%s/%s/.drop-%s", q->db->dir, v->schema, v->name);
+    char *sdir = arena_printf(q->a, "%s/%s", q->db->dir, v->schema);
+    if (rename(p, trash) < 0)
+        check_io(q, io_fail(q->err, "cannot remove view folder", p));
+    check_io(q, fsync_path(sdir, q->err));
+    rm_rf(trash);
+    for (size_t k = 0; k < q->db->nviews; k++)
+        if (q->db->views[k] == v) {
+            q->db->views[k] = q->db->views[--q->db->nviews];
+            break;
+        }
+    wh__view_free(v);
+}
