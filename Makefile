@@ -9,8 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_BUILD := build-essential cmake pkg-config libyaml-dev libjansson-dev libuv1-dev \
 	libsqlite3-dev libpq-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev liblz4-dev \
-	libpg-query-dev libsodium-dev libedit-dev libmicrohttpd-dev tzdata
-DEB_TEST := libcmocka-dev postgresql sqlite3 python3 nodejs npm
+	libpg-query-dev libsodium-dev libedit-dev libmicrohttpd-dev libssl-dev tzdata
+DEB_TEST := libcmocka-dev postgresql sqlite3 python3 nodejs npm chromium
 
 .PHONY: all deps test-deps build build-san run test clean
 

@@ -14,5 +14,12 @@ foreach(_t ${_e2e_tests})
     if(_backend STREQUAL "pg")
       set_tests_properties(e2e.${_name}.${_backend} PROPERTIES FIXTURES_REQUIRED pg LABELS "e2e;pg")
     endif()
+    # test_s3*.py also need the S3 test server (fixture "s3" of tests/unit/s3.cmake).
+    if(_name MATCHES "^s3")
+      set_property(TEST e2e.${_name}.${_backend} APPEND PROPERTY FIXTURES_REQUIRED s3)
+      set_property(TEST e2e.${_name}.${_backend} APPEND PROPERTY LABELS s3)
+      set_property(TEST e2e.${_name}.${_backend} APPEND PROPERTY ENVIRONMENT
+        "WEIR_TEST_S3_ENV=${CMAKE_BINARY_DIR}/s3-fixture/env")
+    endif()
   endforeach()
 endforeach()

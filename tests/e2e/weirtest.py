@@ -59,6 +59,8 @@ class Weir:
         self.env["WEIR_HOME"] = self.home
         self.env["WEIR_CORE__DAGS_FOLDER"] = self.dags
         self.env["WEIR_CORE__LOG_LEVEL"] = "info"
+        # `weir standalone` serves the web UI too: a free port, so tests run in parallel
+        self.env["WEIR_WEBSERVER__PORT"] = "0"
         self.env["TMPDIR"] = self.tmp
         self.db = None
         if self.backend == "pg":
