@@ -67,6 +67,16 @@ int cli_tasks_main(int argc, char **argv);
 int cli_serve_main(int argc, char **argv); /* standalone, scheduler */
 int cli_db_main(int argc, char **argv);
 int cli_plugins_main(int argc, char **argv);
+/* `weir webserver [--host ADDR] [--port N]` and `weir users ...` (cli/web.c). */
+int cli_webserver_main(int argc, char **argv);
+int cli_users_main(int argc, char **argv);
+
+struct web_opts;
+/* Fills `o` from the configuration (webserver.host/port, store.url, the DAG folder). */
+int cli_web_opts(struct cli_env *e, struct web_opts *o);
+/* On a store without users, creates 'admin' with a random password and prints it once on
+ * stdout. Returns 0 or a negative WEIR_E* code with `err` filled. */
+int cli_ensure_admin(struct cli_env *e, struct weir_err *err);
 
 /* Runs an in-process scheduler with a local executor until the runs listed in `runs`
  * (array of [dag_id, run_id]) have finished; returns how many failed, or a negative

@@ -7,8 +7,10 @@
 static const char *usage =
     "usage: weir COMMAND [ARGS]\n"
     "\n"
-    "  standalone            scheduler and local executor in one process (SQLite by default)\n"
+    "  standalone            scheduler, local executor and web server in one process\n"
     "  scheduler             the scheduler alone\n"
+    "  webserver             the web UI and REST API alone\n"
+    "  users create|list|delete|password|token\n"
     "  dags list|show|trigger|pause|unpause|backfill|test\n"
     "  runs list|show\n"
     "  tasks list|run|test|clear|logs\n"
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "standalone") == 0 || strcmp(cmd, "scheduler") == 0)
         return cli_serve_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "webserver") == 0)
+        return cli_webserver_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "users") == 0)
+        return cli_users_main(sub_argc, sub_argv);
     if (strcmp(cmd, "dags") == 0)
         return cli_dags_main(sub_argc, sub_argv);
     if (strcmp(cmd, "runs") == 0)

@@ -1,10 +1,15 @@
 /* cli/serve.c - the long-running processes: `weir standalone` and `weir scheduler`, and the
  * in-process scheduler behind `weir dags test` and `weir dags backfill --wait`. Wires the
  * scheduler to the local executor and the plugin registry (the scheduler and executor
- * modules do not know each other). */
+ * modules do not know each other), and in standalone the web server to both.
+ *
+ * The web server's threads never touch the loop's state: they wake the scheduler with
+ * sched_wake (uv_async_send), and ask for /metrics counters through a second uv_async
+ * that makes the loop thread take a snapshot, waiting for it at most 500 ms. */
 #define LOG_MODULE "cli"
 #include "cli/cli.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,7 @@
 #include "weir/plugin.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
+#include "webui/webui.h"
 
 struct runtime {
     struct cli_env *env;
@@ -31,8 +37,69 @@ struct runtime {
     uv_timer_t check; /* run_until_done: polls the watched runs */
     json_t *runs;     /* run_until_done: [[dag, run], ...] */
     int failed;
+    int parallelism;
     bool stopping;
+    /* standalone's web server and its counters snapshot (see the file comment) */
+    struct web *web;
+    uv_async_t stats_async;
+    pthread_mutex_t smu;
+    pthread_cond_t scond;
+    json_t *snapshot;
+    uint64_t req_gen, done_gen;
+    bool stats_on, stats_closing;
 };
+
+static void on_stats_async(uv_async_t *a)
+{
+    struct runtime *rt = a->data;
+    json_t *j = rt->s ? sched_stats(rt->s) : json_object();
+    if (rt->ex) {
+        int free_slots = exec_slots_free(rt->ex);
+        json_object_set_new(j, "executor_slots_free", json_integer(free_slots));
+        json_object_set_new(j, "executor_parallelism", json_integer(rt->parallelism));
+        json_object_set_new(j, "executor_slots_used",
+                            json_integer(rt->parallelism - free_slots));
+    }
+    pthread_mutex_lock(&rt->smu);
+    json_decref(rt->snapshot);
+    rt->snapshot = j;
+    rt->done_gen = rt->req_gen;
+    pthread_cond_broadcast(&rt->scond);
+    pthread_mutex_unlock(&rt->smu);
+}
+
+/* web_opts.stats: any thread. */
+static json_t *web_stats(void *ud)
+{
+    struct runtime *rt = ud;
+    json_t *out = NULL;
+    pthread_mutex_lock(&rt->smu);
+    if (!rt->stats_closing) {
+        uint64_t my = ++rt->req_gen;
+        uv_async_send(&rt->stats_async);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += 500 * 1000 * 1000;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+        while (rt->done_gen < my && !rt->stats_closing)
+            if (pthread_cond_timedwait(&rt->scond, &rt->smu, &dl) != 0)
+                break;
+        if (rt->snapshot)
+            out = json_deep_copy(rt->snapshot);
+    }
+    pthread_mutex_unlock(&rt->smu);
+    return out;
+}
+
+static void web_wake(void *ud)
+{
+    struct runtime *rt = ud;
+    if (rt->s)
+        sched_wake(rt->s);
+}
 
 static int ex_launch(void *ud, const char *dag_id, const char *run_id, const char *task_id,
                      int try_number, int64_t version, int64_t timeout_us, const char *pool,
@@ -69,6 +136,17 @@ static void stop(struct runtime *rt)
     if (rt->stopping)
         return;
     rt->stopping = true;
+    if (rt->web) {
+        /* first the server, whose threads may be waiting for the loop (web_stats) */
+        pthread_mutex_lock(&rt->smu);
+        rt->stats_closing = true;
+        pthread_cond_broadcast(&rt->scond);
+        pthread_mutex_unlock(&rt->smu);
+        web_stop(rt->web);
+        rt->web = NULL;
+    }
+    if (rt->stats_on)
+        uv_close((uv_handle_t *)&rt->stats_async, NULL);
     if (rt->s)
         sched_close(rt->s);
     if (rt->ex)
@@ -117,6 +195,7 @@ static int runtime_start(struct runtime *rt, struct cli_env *e, const struct sch
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         par = n > 0 ? (int)n : 2;
     }
+    rt->parallelism = par;
     struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par,
                                  .fork_server = cfg_bool(e->cfg, "executor", "fork_server")};
     rt->ex = exec_local_new(&rt->loop, &lo, on_exec_done, rt, err);
@@ -156,6 +235,32 @@ static void runtime_finish(struct runtime *rt)
         uv_run(&rt->loop, UV_RUN_DEFAULT);
         uv_loop_close(&rt->loop);
     }
+    if (rt->stats_on) {
+        json_decref(rt->snapshot);
+        pthread_mutex_destroy(&rt->smu);
+        pthread_cond_destroy(&rt->scond);
+    }
+}
+
+/* standalone: the first admin, then the web server on this process's scheduler. */
+static int start_web(struct runtime *rt, struct cli_env *e, struct weir_err *err)
+{
+    int rc = cli_ensure_admin(e, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_init(&rt->smu, NULL);
+    pthread_cond_init(&rt->scond, NULL);
+    uv_async_init(&rt->loop, &rt->stats_async, on_stats_async);
+    rt->stats_async.data = rt;
+    rt->stats_on = true;
+    struct web_opts o;
+    cli_web_opts(e, &o);
+    o.wake = web_wake;
+    o.wake_ud = rt;
+    o.stats = web_stats;
+    o.stats_ud = rt;
+    rt->web = web_start(&o, err);
+    return rt->web ? 0 : -(err->code ? err->code : WEIR_EINTERNAL);
 }
 
 int cli_run_until_done(struct cli_env *e, const char *only_dag, json_t *runs, struct weir_err *err)
@@ -203,6 +308,14 @@ int cli_serve_main(int argc, char **argv)
     int rc = runtime_start(&rt, &e, &so, &err);
     if (rc < 0) {
         code = cli_fail(rc, &err);
+        cli_env_close(&e);
+        return code;
+    }
+    if (strcmp(argv[0], "standalone") == 0 && (rc = start_web(&rt, &e, &err)) < 0) {
+        code = cli_fail(rc, &err);
+        rt.failed = rc;
+        stop(&rt);
+        runtime_finish(&rt);
         cli_env_close(&e);
         return code;
     }

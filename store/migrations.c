@@ -122,6 +122,24 @@
     " description TEXT);\n"                                                                   \
     "INSERT INTO pool (name, slots, description) VALUES ('default_pool', 128, 'Default pool');\n"
 
+/* Version 2: users of the web server and API, and their tokens (UI sessions and API
+ * tokens). Only a hash of each token is stored (webui/auth.c), so a copy of the database
+ * does not hand out live sessions. */
+#define V2                                                                                    \
+    "CREATE TABLE users ("                                                                    \
+    " username TEXT PRIMARY KEY,"                                                             \
+    " role TEXT NOT NULL,"                                                                    \
+    " password_hash TEXT NOT NULL,"                                                           \
+    " created_at BIGINT NOT NULL);\n"                                                         \
+    "CREATE TABLE sessions ("                                                                 \
+    " token_hash TEXT PRIMARY KEY,"                                                           \
+    " username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,"                  \
+    " kind TEXT NOT NULL,"                                                                    \
+    " csrf TEXT,"                                                                             \
+    " created_at BIGINT NOT NULL,"                                                            \
+    " expires_at BIGINT);\n"                                                                  \
+    "CREATE INDEX sessions_username ON sessions (username);\n"
+
 struct migration {
     const char *sqlite;
     const char *pg;
@@ -129,6 +147,7 @@ struct migration {
 
 static const struct migration migrations[] = {
     { V1(SQLITE_ID), V1(PG_ID) },
+    { V2, V2 },
 };
 
 int store__migration_count(void)

@@ -2272,6 +2272,226 @@ int store_pool_list(struct store *st, json_t **out, struct weir_err *err)
     return 0;
 }
 
+/* ---- users and tokens ------------------------------------------------------------------ */
+
+void store_user_release(struct store_user *u)
+{
+    if (!u)
+        return;
+    free(u->username);
+    free(u->role);
+    free(u->password_hash);
+    memset(u, 0, sizeof(*u));
+}
+
+int store_user_create(struct store *st, const char *username, const char *role,
+                      const char *password_hash, struct weir_err *err)
+{
+    int rc = check_id("username", username, err);
+    if (rc < 0)
+        return rc;
+    if (!role || !*role || !password_hash || !*password_hash)
+        return err_set(err, WEIR_EINVAL, "user '%s': role and password hash are required",
+                       username);
+    struct store__param p[] = { p_text(username), p_text(role), p_text(password_hash),
+                                p_int(ts_now_us()) };
+    int64_t n = 0;
+    rc = exec_write(st,
+                    "INSERT INTO users (username, role, password_hash, created_at) "
+                    "VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
+                    p, 4, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, WEIR_ECONFLICT, "user '%s' already exists", username);
+    return 0;
+}
+
+int store_user_get(struct store *st, const char *username, struct store_user *out,
+                   struct weir_err *err)
+{
+    struct store__cur *c = NULL;
+    struct store__param p[] = { p_text(username) };
+    int rc = q(st,
+               "SELECT username, role, password_hash, created_at FROM users "
+               "WHERE username = $1",
+               p, 1, &c, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = next_row(st, c, err);
+    if (rc == 1) {
+        memset(out, 0, sizeof(*out));
+        out->username = col_dup(st, c, 0);
+        out->role = col_dup(st, c, 1);
+        out->password_hash = col_dup(st, c, 2);
+        out->created_at = col_int(st, c, 3);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = err_set(err, WEIR_ENOTFOUND, "user '%s' not found", username ? username : "");
+    }
+    cur_free(st, c);
+    return rc;
+}
+
+int store_user_update(struct store *st, const char *username, const char *role,
+                      const char *password_hash, struct weir_err *err)
+{
+    struct store__param p[] = { p_text(username), p_text(role), p_text(password_hash) };
+    int64_t n = 0;
+    int rc = exec_write(st,
+                        "UPDATE users SET role = COALESCE($2, role), "
+                        "password_hash = COALESCE($3, password_hash) WHERE username = $1",
+                        p, 3, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, WEIR_ENOTFOUND, "user '%s' not found", username ? username : "");
+    return 0;
+}
+
+static int user_delete_tx(struct store *st, const char *username, struct weir_err *err)
+{
+    struct store__param p[] = { p_text(username) };
+    int64_t n = 0;
+    /* explicit, so it does not depend on SQLite's foreign_keys pragma */
+    int rc = q(st, "DELETE FROM sessions WHERE username = $1", p, 1, NULL, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = q(st, "DELETE FROM users WHERE username = $1", p, 1, NULL, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, WEIR_ENOTFOUND, "user '%s' not found", username ? username : "");
+    return 0;
+}
+
+int store_user_delete(struct store *st, const char *username, struct weir_err *err)
+{
+    bool own;
+    int rc = tx_enter(st, &own, err);
+    if (rc < 0)
+        return rc;
+    rc = user_delete_tx(st, username, err);
+    return tx_leave(st, own, rc, err);
+}
+
+int store_user_list(struct store *st, json_t **out, struct weir_err *err)
+{
+    struct store__cur *c = NULL;
+    int rc = q(st, "SELECT username, role, created_at FROM users ORDER BY username", NULL, 0, &c,
+               NULL, err);
+    if (rc < 0)
+        return rc;
+    json_t *arr = json_array();
+    while ((rc = next_row(st, c, err)) == 1) {
+        json_t *o = json_object();
+        json_object_set_new(o, "username", j_str(col_str(st, c, 0)));
+        json_object_set_new(o, "role", j_str(col_str(st, c, 1)));
+        json_object_set_new(o, "created_at", j_ts(col_ts(st, c, 2)));
+        json_array_append_new(arr, o);
+    }
+    cur_free(st, c);
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int store_user_count(struct store *st, int64_t *count, struct weir_err *err)
+{
+    return q_int(st, "SELECT COUNT(*) FROM users", NULL, 0, count, err);
+}
+
+void store_token_release(struct store_token *t)
+{
+    if (!t)
+        return;
+    free(t->username);
+    free(t->role);
+    free(t->kind);
+    free(t->csrf);
+    memset(t, 0, sizeof(*t));
+}
+
+int store_token_create(struct store *st, const char *token_hash, const char *username,
+                       const char *kind, const char *csrf, int64_t expires_at,
+                       struct weir_err *err)
+{
+    if (!token_hash || !*token_hash || !kind || !*kind)
+        return err_set(err, WEIR_EINVAL, "token: hash and kind are required");
+    struct store__param p[] = { p_text(token_hash), p_text(username), p_text(kind),
+                                p_text(csrf),       p_int(ts_now_us()), p_ts(expires_at) };
+    int64_t n = 0;
+    /* INSERT ... SELECT: no row when the user does not exist, on both backends */
+    int rc = exec_write(st,
+                        "INSERT INTO sessions (token_hash, username, kind, csrf, created_at, "
+                        "expires_at) SELECT CAST($1 AS TEXT), username, CAST($3 AS TEXT), "
+                        "CAST($4 AS TEXT), CAST($5 AS BIGINT), CAST($6 AS BIGINT) FROM users "
+                        "WHERE username = $2",
+                        p, 6, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, WEIR_ENOTFOUND, "user '%s' not found", username ? username : "");
+    return 0;
+}
+
+int store_token_get(struct store *st, const char *token_hash, int64_t now,
+                    struct store_token *out, struct weir_err *err)
+{
+    struct store__cur *c = NULL;
+    struct store__param p[] = { p_text(token_hash), p_int(now) };
+    int rc = q(st,
+               "SELECT s.username, u.role, s.kind, s.csrf, s.expires_at FROM sessions s "
+               "JOIN users u ON u.username = s.username "
+               "WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
+               p, 2, &c, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = next_row(st, c, err);
+    if (rc == 1) {
+        memset(out, 0, sizeof(*out));
+        out->username = col_dup(st, c, 0);
+        out->role = col_dup(st, c, 1);
+        out->kind = col_dup(st, c, 2);
+        out->csrf = col_dup(st, c, 3);
+        out->expires_at = col_ts(st, c, 4);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = err_set(err, WEIR_ENOTFOUND, "token not found or expired");
+    }
+    cur_free(st, c);
+    return rc;
+}
+
+int store_token_delete(struct store *st, const char *token_hash, struct weir_err *err)
+{
+    struct store__param p[] = { p_text(token_hash) };
+    int64_t n = 0;
+    int rc = exec_write(st, "DELETE FROM sessions WHERE token_hash = $1", p, 1, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return err_set(err, WEIR_ENOTFOUND, "token not found");
+    return 0;
+}
+
+int store_token_purge(struct store *st, int64_t now, int64_t *deleted, struct weir_err *err)
+{
+    struct store__param p[] = { p_int(now) };
+    int64_t n = 0;
+    int rc = exec_write(st,
+                        "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                        p, 1, &n, err);
+    if (rc < 0)
+        return rc;
+    if (deleted)
+        *deleted = n;
+    return 0;
+}
+
 /* ---- JSON views ----------------------------------------------------------------------- */
 
 json_t *store_run_to_json(const struct store_run *r)

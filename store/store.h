@@ -342,6 +342,52 @@ int store_pool_delete(struct store *st, const char *name, struct weir_err *err);
 /* JSON array of {"name","slots","description"}; *out is new. */
 int store_pool_list(struct store *st, json_t **out, struct weir_err *err);
 
+/* ---- users and tokens of the web server (migration 2) ------------------------------------ */
+
+/* A user of the web UI and API. `role` is "admin", "op" or "viewer" (webui checks it);
+ * `password_hash` is a libsodium crypto_pwhash_str string; the store never sees passwords. */
+struct store_user {
+    char *username, *role, *password_hash;
+    int64_t created_at;
+};
+void store_user_release(struct store_user *u);
+/* Inserts a user; -WEIR_ECONFLICT if the username exists. */
+int store_user_create(struct store *st, const char *username, const char *role,
+                      const char *password_hash, struct weir_err *err);
+int store_user_get(struct store *st, const char *username, struct store_user *out,
+                   struct weir_err *err);
+/* Changes role and/or password hash (NULL: keep). -WEIR_ENOTFOUND if absent. */
+int store_user_update(struct store *st, const char *username, const char *role,
+                      const char *password_hash, struct weir_err *err);
+/* Deletes a user and all its tokens. -WEIR_ENOTFOUND if absent. */
+int store_user_delete(struct store *st, const char *username, struct weir_err *err);
+/* JSON array of {"username","role","created_at"} ordered by username (never the hash);
+ * *out is new. */
+int store_user_list(struct store *st, json_t **out, struct weir_err *err);
+/* Number of users. */
+int store_user_count(struct store *st, int64_t *count, struct weir_err *err);
+
+/* A token (UI session or API token) of a user, looked up by a hash of the token text;
+ * the token itself is never stored. */
+struct store_token {
+    char *username, *role; /* the owner and its current role */
+    char *kind;            /* "session" or "api" */
+    char *csrf;            /* the session's CSRF token (NULL for API tokens) */
+    int64_t expires_at;    /* TS_NONE: never */
+};
+void store_token_release(struct store_token *t);
+/* Records a token. -WEIR_ENOTFOUND if the user does not exist. */
+int store_token_create(struct store *st, const char *token_hash, const char *username,
+                       const char *kind, const char *csrf, int64_t expires_at,
+                       struct weir_err *err);
+/* The token with this hash that has not expired at `now`, or -WEIR_ENOTFOUND. */
+int store_token_get(struct store *st, const char *token_hash, int64_t now,
+                    struct store_token *out, struct weir_err *err);
+/* Deletes one token (logout); -WEIR_ENOTFOUND if absent. */
+int store_token_delete(struct store *st, const char *token_hash, struct weir_err *err);
+/* Deletes every token that expired before `now`; *deleted (may be NULL) gets the count. */
+int store_token_purge(struct store *st, int64_t now, int64_t *deleted, struct weir_err *err);
+
 /* ---- JSON views (the CLI's --json and the REST API share these field names) ------- */
 
 /* Airflow's DAGRun object: dag_id, dag_run_id, state, run_type, logical_date,

@@ -937,6 +937,75 @@ static void test_pools(void **state)
     assert_int_equal(store_pool_get(st, "api", &slots, &e), -WEIR_ENOTFOUND);
 }
 
+/* ---- users and tokens (migration 2) ------------------------------------------------ */
+
+static void test_users_tokens(void **state)
+{
+    struct store *st = ((struct ctx *)*state)->st;
+    struct weir_err e = { 0 };
+    int64_t n = -1;
+    OK(store_user_count(st, &n, E));
+    assert_int_equal(n, 0);
+    OK(store_user_create(st, "alice", "op", "$argon2id$fake", E));
+    assert_int_equal(store_user_create(st, "alice", "admin", "$h", &e), -WEIR_ECONFLICT);
+    assert_int_equal(store_user_create(st, "", "admin", "$h", &e), -WEIR_EINVAL);
+    assert_int_equal(store_user_create(st, "bob", "admin", NULL, &e), -WEIR_EINVAL);
+    OK(store_user_create(st, "bob", "viewer", "$h2", E));
+    struct store_user u = { 0 };
+    OK(store_user_get(st, "alice", &u, E));
+    assert_string_equal(u.role, "op");
+    assert_string_equal(u.password_hash, "$argon2id$fake");
+    assert_true(u.created_at > 0);
+    store_user_release(&u);
+    OK(store_user_update(st, "alice", "admin", NULL, E));
+    OK(store_user_get(st, "alice", &u, E));
+    assert_string_equal(u.role, "admin");
+    assert_string_equal(u.password_hash, "$argon2id$fake"); /* NULL keeps it */
+    store_user_release(&u);
+    assert_int_equal(store_user_update(st, "nobody", "op", NULL, &e), -WEIR_ENOTFOUND);
+    assert_int_equal(store_user_get(st, "nobody", &u, &e), -WEIR_ENOTFOUND);
+    json_t *l = NULL;
+    OK(store_user_list(st, &l, E));
+    assert_int_equal(json_array_size(l), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "username")),
+                        "alice");
+    assert_null(json_object_get(json_array_get(l, 0), "password_hash"));
+    json_decref(l);
+
+    /* tokens: kinds, CSRF, expiry, owner's current role, purge, cascade on user delete */
+    OK(store_token_create(st, "h1", "alice", "session", "csrf1", T0 + HOUR, E));
+    OK(store_token_create(st, "h2", "alice", "api", NULL, TS_NONE, E));
+    OK(store_token_create(st, "h3", "bob", "api", NULL, T0 - HOUR, E));
+    assert_int_equal(store_token_create(st, "h4", "nobody", "api", NULL, TS_NONE, &e),
+                     -WEIR_ENOTFOUND);
+    assert_int_equal(store_token_create(st, "h1", "bob", "api", NULL, TS_NONE, &e),
+                     -WEIR_ECONFLICT);
+    struct store_token t = { 0 };
+    OK(store_token_get(st, "h1", T0, &t, E));
+    assert_string_equal(t.username, "alice");
+    assert_string_equal(t.role, "admin");
+    assert_string_equal(t.kind, "session");
+    assert_string_equal(t.csrf, "csrf1");
+    assert_int_equal(t.expires_at, T0 + HOUR);
+    store_token_release(&t);
+    assert_int_equal(store_token_get(st, "h1", T0 + HOUR, &t, &e), -WEIR_ENOTFOUND); /* expired */
+    OK(store_token_get(st, "h2", T0 + 1000 * HOUR, &t, E));
+    assert_null(t.csrf);
+    assert_int_equal(t.expires_at, TS_NONE);
+    store_token_release(&t);
+    assert_int_equal(store_token_get(st, "h3", T0, &t, &e), -WEIR_ENOTFOUND);
+    int64_t purged = 0;
+    OK(store_token_purge(st, T0, &purged, E));
+    assert_int_equal(purged, 1); /* h3 */
+    OK(store_token_delete(st, "h1", E));
+    assert_int_equal(store_token_delete(st, "h1", &e), -WEIR_ENOTFOUND);
+    OK(store_user_delete(st, "alice", E));
+    assert_int_equal(store_token_get(st, "h2", T0, &t, &e), -WEIR_ENOTFOUND);
+    assert_int_equal(store_user_delete(st, "alice", &e), -WEIR_ENOTFOUND);
+    OK(store_user_count(st, &n, E));
+    assert_int_equal(n, 1);
+}
+
 /* ---- deletes and transactions ------------------------------------------------------- */
 
 static void test_delete_cascades(void **state)
@@ -1203,6 +1272,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
