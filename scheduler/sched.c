@@ -43,6 +43,8 @@ struct run_cache {
     struct run_cache *next;
     char *key;
     struct store_ti_list tis;
+    struct store_ti **by_task; /* by_task[i]: the task instance of doc task i, or NULL */
+    size_t ntasks;
 };
 
 struct sched {
@@ -119,6 +121,7 @@ static void cache_drop(struct sched *s, const char *key)
             struct run_cache *c = *pp;
             *pp = c->next;
             store_ti_list_release(&c->tis);
+            free(c->by_task);
             free(c->key);
             free(c);
             return;
@@ -538,10 +541,25 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id,
         }
         store_ti_list_release(&rc_entry->tis);
         rc_entry->tis = fresh;
+        /* Align the task instances with the doc's tasks once, so every later pass (one
+         * per exit) finds each in O(1) instead of searching by name. */
+        size_t n = json_array_size(tasks);
+        free(rc_entry->by_task);
+        rc_entry->by_task = xcalloc(n ? n : 1, sizeof *rc_entry->by_task);
+        rc_entry->ntasks = n;
+        size_t j;
+        json_t *t;
+        json_array_foreach(tasks, j, t)
+            rc_entry->by_task[j] =
+                find_ti(&rc_entry->tis, json_string_value(json_object_get(t, "task_id")));
     }
-    struct store_ti_list *tis = &rc_entry->tis;
     json_t *index = doc_index(s, dag_id, run.version, doc);
     size_t nt = json_array_size(tasks);
+    if (rc_entry->ntasks != nt) { /* cannot happen: a run's version never changes */
+        LOG_ERROR("task count changed under a cached run dag=%s run=%s", dag_id, run_id);
+        cache_drop(s, key);
+        goto out;
+    }
     ts = xcalloc(nt ? nt : 1, sizeof *ts);
     int64_t now = ts_now_us();
     json_object_del(s->retries, key);
@@ -549,8 +567,7 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id,
     size_t i;
     json_t *task;
     json_array_foreach(tasks, i, task) {
-        const char *tid = json_string_value(json_object_get(task, "task_id"));
-        struct store_ti *ti = find_ti(tis, tid);
+        struct store_ti *ti = rc_entry->by_task[i];
         ts[i].ti = ti;
         if (!ti) {
             ts[i].state = TI_SKIPPED; /* a task missing from the run cannot block it */
@@ -1044,6 +1061,7 @@ static void on_closed(uv_handle_t *h)
         struct run_cache *c = s->cache;
         s->cache = c->next;
         store_ti_list_release(&c->tis);
+        free(c->by_task);
         free(c->key);
         free(c);
     }
