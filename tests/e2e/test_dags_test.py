@@ -143,5 +143,25 @@ tasks:
         self.assertEqual(tis, {"maybe": "skipped", "next": "skipped", "anyway": "success"})
 
 
+    def test_plain_commands_run_without_a_shell(self):
+        self.w.write_dag("p.yaml", """dag: p
+tasks:
+  plain: {run: shell.run, with: {command: "echo plain words  here"}}
+  missing: {run: shell.run, with: {command: "no-such-program-xyz --flag"}}
+  shelly: {run: shell.run, with: {command: "echo $((6*7))"}}
+""")
+        p = self.w.run("dags", "test", "p", "2026-01-05", timeout=60)
+        self.assertEqual(p.returncode, 1)
+        run = self.w.runs("p")[0]["dag_run_id"]
+        tis = {t["task_id"]: t["state"] for t in self.w.run_state("p", run)["task_instances"]}
+        self.assertEqual(tis, {"plain": "success", "missing": "failed", "shelly": "success"})
+        logs = self.w.run("tasks", "logs", "p", run, "plain", check=0).stdout
+        self.assertIn("plain words here", logs)
+        logs = self.w.run("tasks", "logs", "p", run, "missing", check=0).stdout
+        self.assertIn("not found", logs)  # the shell's own error, exit 127
+        logs = self.w.run("tasks", "logs", "p", run, "shelly", check=0).stdout
+        self.assertIn("42", logs)
+
+
 if __name__ == "__main__":
     main()
