@@ -659,6 +659,37 @@ class WebserverAloneTest(unittest.TestCase):
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=20), 0)
 
+    def test_scheduler_and_two_webservers_share_one_store(self):
+        """The Kubernetes shape: `weir scheduler` and several `weir webserver` replicas over
+        one store (PostgreSQL in the pg run). A trigger through one replica is run by the
+        scheduler (woken through the wake file) and seen, with its log, through the other."""
+        self.w.write_dag("two.yaml", TWO)
+        pw = self.w.run("users", "create", "--username", "ops", "--role", "op",
+                        check=0).stdout.strip()
+        self.w.start("scheduler", log_name="sched.log")
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text("sched.log"), 20,
+                        what="scheduler")
+        ports = []
+        for name in ("web1.log", "web2.log"):
+            self.w.start("webserver", log_name=name)
+            m = self.w.wait_for(lambda: re.search(r"listening url=http://[^:]+:(\d+)/",
+                                                  self.w.log_text(name)), 20, what=name)
+            ports.append(int(m.group(1)))
+        self.assertNotEqual(ports[0], ports[1])
+        a = Client(ports[0], ("basic", "ops", pw))
+        b = Client(ports[1], ("basic", "ops", pw))
+        st, data = a.call("POST", "/api/v1/dags/two/dagRuns", {"dag_run_id": "shared"})
+        self.assertEqual(st, 200, data)
+
+        def done():
+            st2, run = b.call("GET", "/api/v1/dags/two/dagRuns/shared")
+            return run if st2 == 200 and run["state"] in ("success", "failed") else None
+        run = self.w.wait_for(done, 30, 0.2, "run through the other replica")
+        self.assertEqual(run["state"], "success")
+        st, tis = b.call("GET", "/api/v1/dags/two/dagRuns/shared/taskInstances")
+        self.assertEqual(st, 200)
+        self.assertEqual(sorted(t["state"] for t in tis["task_instances"]), ["success", "success"])
+
 
 if __name__ == "__main__":
     main()
