@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/tz.h"
@@ -93,30 +94,6 @@ static int key_index(const char *section, const char *key)
     return -1;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
 
 /* The known key of `section` (or, when NULL, the section) closest to `word`, or NULL
  * when none is close enough to suggest. */
@@ -128,7 +105,7 @@ static const char *closest(const char *section, const char *word)
         if (section && strcmp(keys[i].section, section) != 0)
             continue;
         const char *cand = section ? keys[i].key : keys[i].section;
-        size_t dist = edit_distance(word, cand);
+        size_t dist = str_edit_distance(word, cand);
         if (dist < best) {
             best = dist;
             pick = cand;

@@ -425,6 +425,23 @@ static bool local_is_running(const struct exec *base, const char *dag_id, const 
     return false;
 }
 
+/* Counts a started try, links it into the list and arms its timeout. */
+static void proc_track(struct local *ex, struct local_proc *p, int64_t timeout_us)
+{
+    ex->handles++;
+    ex->running++;
+    p->next = ex->head;
+    if (ex->head)
+        ex->head->prev = p;
+    ex->head = p;
+    if (timeout_us > 0) {
+        uv_timer_init(ex->loop, &p->timer);
+        p->timer.data = p;
+        p->has_timer = true;
+        uv_timer_start(&p->timer, on_timer, (uint64_t)((timeout_us + 999) / 1000), 0);
+    }
+}
+
 static int local_launch(struct exec *base, const struct exec_task *t, struct weir_err *err)
 {
     struct local *ex = (struct local *)base;
@@ -447,18 +464,7 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
         p->via_fs = true;
         p->id = ++ex->fs_next_id;
         if (fs_request(ex, p) == 0) {
-            ex->handles++;
-            ex->running++;
-            p->next = ex->head;
-            if (ex->head)
-                ex->head->prev = p;
-            ex->head = p;
-            if (t->timeout_us > 0) {
-                uv_timer_init(ex->loop, &p->timer);
-                p->timer.data = p;
-                p->has_timer = true;
-                uv_timer_start(&p->timer, on_timer, (uint64_t)((t->timeout_us + 999) / 1000), 0);
-            }
+            proc_track(ex, p, t->timeout_us);
             return 0;
         }
         p->via_fs = false; /* odd ids or a broken pipe: exec this one */
@@ -495,19 +501,7 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
         return r;
     }
     p->pid = p->proc.pid;
-    ex->handles++;
-    ex->running++;
-    p->next = ex->head;
-    if (ex->head)
-        ex->head->prev = p;
-    ex->head = p;
-    if (t->timeout_us > 0) {
-        uv_timer_init(ex->loop, &p->timer);
-        p->timer.data = p;
-        p->has_timer = true;
-        uint64_t ms = (uint64_t)((t->timeout_us + 999) / 1000);
-        uv_timer_start(&p->timer, on_timer, ms, 0);
-    }
+    proc_track(ex, p, t->timeout_us);
     LOG_DEBUG("try started dag=%s run=%s task=%s try=%d pid=%d", p->dag_id, p->run_id, p->task_id,
               p->try_number, p->pid);
     return 0;

@@ -16,6 +16,7 @@
 #include "core/arena.h"
 #include "core/cron.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/tmpl.h"
@@ -175,34 +176,6 @@ static int fail_idx(struct ctx *c, const json_t *arr, size_t i, const char *fmt,
 
 /* ---- key suggestions ------------------------------------------------------------------- */
 
-/* Optimal string alignment distance (Levenshtein plus adjacent swaps), for "did you
- * mean". Strings longer than 63 bytes are never close to a key of ours. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[la][lb];
-}
 
 /* The closest candidate to `word`, or NULL when none is close enough to suggest. */
 static const char *closest(const char *word, const char *const *cands, size_t n)
@@ -212,7 +185,7 @@ static const char *closest(const char *word, const char *const *cands, size_t n)
     size_t len = strlen(word);
     size_t limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
     for (size_t i = 0; i < n; i++) {
-        size_t dist = edit_distance(word, cands[i]);
+        size_t dist = str_edit_distance(word, cands[i]);
         if (dist < best) {
             best = dist;
             pick = cands[i];
