@@ -34,7 +34,7 @@
 static const char *const top_keys[] = {
     "dag",      "description", "schedule",        "timezone",         "start_date",
     "end_date", "catchup",     "max_active_runs", "max_active_tasks", "defaults",
-    "params",   "tags",        "tasks",
+    "params",   "tags",        "tasks",           "is_paused_upon_creation",
 };
 static const char *const default_keys[] = {
     "retries",      "retry_delay", "retry_exponential_backoff", "max_retry_delay", "timeout", "env",
@@ -565,6 +565,16 @@ static int parse_header(struct ctx *c, json_t *root, json_t *out, const struct t
         (rc = get_int(c, root, "max_active_tasks", 1, DAG_MAX_INT, "", &tasks)) < 0)
         return rc;
     json_object_set_new(out, "catchup", json_boolean(catchup));
+    /* Airflow's is_paused_upon_creation: null means the configured default. */
+    bool paused = false;
+    json_t *pv = json_object_get(root, "is_paused_upon_creation");
+    if (pv && !json_is_null(pv)) {
+        if ((rc = get_bool(c, root, "is_paused_upon_creation", "", &paused)) < 0)
+            return rc;
+        json_object_set_new(out, "is_paused_upon_creation", json_boolean(paused));
+    } else {
+        json_object_set_new(out, "is_paused_upon_creation", json_null());
+    }
     json_object_set_new(out, "max_active_runs", json_integer(runs));
     json_object_set_new(out, "max_active_tasks", json_integer(tasks));
 

@@ -158,7 +158,11 @@ int sched_sync_folder(struct store *st, const char *folder, const struct sched_o
                             json_string_value(json_object_get(doc, "description")),
                             json_string_value(json_object_get(doc, "schedule")),
                             json_string_value(json_object_get(doc, "timezone")),
-                            json_object_get(doc, "tags"), paused_on_create, &version, err);
+                            json_object_get(doc, "tags"),
+                            json_is_boolean(json_object_get(doc, "is_paused_upon_creation"))
+                                ? json_is_true(json_object_get(doc, "is_paused_upon_creation"))
+                                : paused_on_create,
+                            &version, err);
         free(text);
         json_decref(doc);
         if (rc == 0)

@@ -97,6 +97,17 @@ class CliTest(WeirTest):
         self.assertFalse(self.w.json("dags", "show", "good")["is_paused"])
         self.w.run("dags", "pause", "nope", check=3)
 
+    def test_is_paused_upon_creation(self):
+        self.w.write_dag("good.yaml", GOOD)
+        self.w.write_dag("later.yaml", GOOD.replace("dag: good", "dag: later\nis_paused_upon_creation: true"))
+        dags = {d["dag_id"]: d for d in self.w.json("dags", "list")["dags"]}
+        self.assertFalse(dags["good"]["is_paused"])
+        self.assertTrue(dags["later"]["is_paused"])
+        # only upon creation: unpausing sticks when the file is parsed again
+        self.w.run("dags", "unpause", "later", check=0)
+        dags = {d["dag_id"]: d for d in self.w.json("dags", "list")["dags"]}
+        self.assertFalse(dags["later"]["is_paused"])
+
     def test_plugins_list(self):
         out = self.w.json("plugins", "list")
         names = {p["name"]: p for p in out["plugins"]}
