@@ -26,9 +26,10 @@ enum wh_type {
     WH_T_FLOAT8 = 6,
     WH_T_NUMERIC = 7, /* numeric(p,s): a scaled int64 (p <= 18) */
     WH_T_TEXT = 8,
-    WH_T_DATE = 9,  /* days since 1970-01-01 */
-    WH_T_TS = 10,   /* timestamp: microseconds since 1970-01-01 00:00:00 */
-    WH_T_TSTZ = 11, /* timestamptz: microseconds since the epoch, UTC */
+    WH_T_DATE = 9,      /* days since 1970-01-01 */
+    WH_T_TS = 10,       /* timestamp: microseconds since 1970-01-01 00:00:00 */
+    WH_T_TSTZ = 11,     /* timestamptz: microseconds since the epoch, UTC */
+    WH_T_INTERVAL = 12, /* in expressions and results only (not storable in tables) */
 };
 
 /* Opens (creating if needed) the database folder `dir`. On success stores a new handle in
@@ -44,6 +45,12 @@ void wh_close(struct wh_db *db);
 /* Sets the per-query memory limit in bytes (0: the default, 1 GiB). A query that needs more
  * fails with WEIR_ETOOBIG and changes nothing. */
 void wh_set_mem_limit(struct wh_db *db, size_t bytes);
+
+/* Sets how many threads one query may use (0 or less: the number of online cores, the
+ * default; at most 256). `SET threads = n` (or `SET threads TO DEFAULT`) does the same from
+ * SQL. Results never depend on it. wh_threads returns the current value. */
+void wh_set_threads(struct wh_db *db, int threads);
+int wh_threads(const struct wh_db *db);
 
 /* Runs one or more `;`-separated statements in `sql`. Each statement is atomic: its effect
  * is published completely or not at all. If `out` is not NULL it receives the result of the
@@ -75,8 +82,12 @@ uint64_t wh_result_affected(const struct wh_result *r);
 /* The command tag of the statement ("SELECT", "INSERT", "CREATE TABLE", ...). */
 const char *wh_result_tag(const struct wh_result *r);
 bool wh_result_isnull(const struct wh_result *r, size_t row, size_t col);
-/* Integer-backed types (bool, ints, numeric scaled, date days, timestamp micros). */
+/* Integer-backed types (bool, ints, numeric scaled, date days, timestamp micros; for an
+ * interval, its time part in microseconds). */
 int64_t wh_result_int(const struct wh_result *r, size_t row, size_t col);
+/* An interval's month and day parts (PostgreSQL keeps months, days and time apart). */
+void wh_result_interval(const struct wh_result *r, size_t row, size_t col, int32_t *months,
+                        int32_t *days);
 /* Any numeric type as a double. */
 double wh_result_double(const struct wh_result *r, size_t row, size_t col);
 /* Text columns only (borrowed). */

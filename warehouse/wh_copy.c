@@ -439,7 +439,7 @@ static uint64_t copy_from(struct wh_q *q, json_t *b, const char *path, const str
                                                       : arena_printf(q->a, "column%zu", c + 1));
             infer(q, &rs, c, &cols[c]);
         }
-        wh__table_create(q, schema ? schema : "public", name, cols, (int)rs.ncols,
+        wh__table_create(q, schema ? schema : "public", name, cols, (int)rs.ncols, NULL, NULL,
                          (int)json_integer_value(json_object_get(rv, "location")));
         t = wh__table_find(q->db, schema ? schema : "public", name);
     }

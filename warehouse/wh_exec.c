@@ -88,19 +88,19 @@ static uint64_t row_hash(struct wh_vec **v, int nk, size_t r)
     return h;
 }
 
-/* Assigns each row a group id (rows equal on all keys, NULLs equal, share one). Returns
- * the number of groups; first[g] is the first row of group g. */
-static size_t group_rows(struct wh_q *q, struct wh_vec **keys, int nk, size_t n, uint32_t *gid,
-                         uint32_t **first_out)
+/* Groups rows [from, to): gid[r] gets a group number local to the range, first[g] the
+ * range's first row of group g (an absolute row number). Returns the number of groups,
+ * numbered in order of first appearance. */
+static size_t group_range(struct wh_q *q, struct wh_vec **keys, int nk, size_t from, size_t to,
+                          uint32_t *gid, uint32_t *first)
 {
-    size_t cap = 16;
+    size_t n = to - from, cap = 16;
     while (cap < n * 2)
         cap <<= 1;
     uint32_t *slots = wh__alloc(q, cap * sizeof *slots);
     memset(slots, 0xff, cap * sizeof *slots);
-    uint32_t *first = wh__alloc(q, (n ? n : 1) * sizeof *first);
     size_t ng = 0;
-    for (size_t r = 0; r < n; r++) {
+    for (size_t r = from; r < to; r++) {
         size_t s = row_hash(keys, nk, r) & (cap - 1);
         for (;;) {
             uint32_t g = slots[s];
@@ -117,6 +117,76 @@ static size_t group_rows(struct wh_q *q, struct wh_vec **keys, int nk, size_t n,
             s = (s + 1) & (cap - 1);
         }
     }
+    return ng;
+}
+
+struct group_par {
+    struct wh_vec **keys;
+    int nk;
+    uint32_t *gid;
+    uint32_t **first; /* per chunk */
+    size_t *ng;       /* per chunk */
+    uint32_t **map;   /* per chunk: local group -> global group */
+    size_t chunk;
+};
+
+static void group_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct group_par *gp = arg;
+    gp->first[ci] = wh__alloc(sub, (to - from + 1) * sizeof **gp->first);
+    gp->ng[ci] = group_range(sub, gp->keys, gp->nk, from, to, gp->gid, gp->first[ci]);
+}
+
+static void regroup_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    struct group_par *gp = arg;
+    const uint32_t *m = gp->map[ci];
+    for (size_t r = from; r < to; r++)
+        gp->gid[r] = m[gp->gid[r]];
+}
+
+/* Assigns each row a group id (rows equal on all keys, NULLs equal, share one). Returns
+ * the number of groups, numbered in order of first appearance; first[g] is the first row
+ * of group g. With several threads, each range of rows is grouped on its own, then the
+ * ranges' groups are merged in range order, which gives the same numbering. */
+static size_t group_rows(struct wh_q *q, struct wh_vec **keys, int nk, size_t n, uint32_t *gid,
+                         uint32_t **first_out)
+{
+    uint32_t *first = wh__alloc(q, (n ? n : 1) * sizeof *first);
+    size_t nch = wh__par_chunks(q, n, 2 * WH_GRANULE);
+    if (nch <= 1) {
+        *first_out = first;
+        return group_range(q, keys, nk, 0, n, gid, first);
+    }
+    struct group_par gp = { .keys = keys, .nk = nk, .gid = gid };
+    gp.first = wh__calloc(q, nch + 1, sizeof *gp.first);
+    gp.ng = wh__calloc(q, nch + 1, sizeof *gp.ng);
+    gp.map = wh__calloc(q, nch + 1, sizeof *gp.map);
+    wh__par_rows(q, n, nch, group_chunk, &gp);
+    /* Merge: the chunks' first rows, in order, grouped once more. */
+    size_t nrep = 0;
+    for (size_t c = 0; c < nch; c++)
+        nrep += gp.ng[c];
+    uint32_t *reps = wh__alloc(q, (nrep + 1) * sizeof *reps);
+    size_t at = 0;
+    for (size_t c = 0; c < nch; c++)
+        for (size_t g = 0; g < gp.ng[c]; g++)
+            reps[at++] = gp.first[c][g];
+    struct wh_vec **rk = wh__calloc(q, (size_t)nk + 1, sizeof *rk);
+    for (int k = 0; k < nk; k++)
+        rk[k] = wh__vec_gather(q, keys[k], reps, nrep);
+    uint32_t *rgid = wh__alloc(q, (nrep + 1) * sizeof *rgid);
+    uint32_t *rfirst = wh__alloc(q, (nrep + 1) * sizeof *rfirst);
+    size_t ng = group_range(q, rk, nk, 0, nrep, rgid, rfirst);
+    for (size_t g = 0; g < ng; g++)
+        first[g] = reps[rfirst[g]];
+    at = 0;
+    for (size_t c = 0; c < nch; c++) {
+        gp.map[c] = rgid + at;
+        at += gp.ng[c];
+    }
+    wh__par_rows(q, n, nch, regroup_chunk, &gp);
     *first_out = first;
     return ng;
 }
@@ -793,6 +863,11 @@ static struct wh_vec *agg_compute(struct wh_q *q, const struct agg *ag, struct w
     json_t *args = json_object_get(fc, "args");
     size_t n = base->n, na = json_array_size(args);
     const char *name = ag->name;
+    if (!gid && ag->star && !json_object_get(fc, "agg_filter") && !strcmp(name, "count")) {
+        struct wh_vec *o = wh__vec_new(q, WH_T_INT8, 0, 1); /* count(*) of one group */
+        o->i[0] = (int64_t)n;
+        return o;
+    }
     struct wh_bind bc = { .rel = base, .agg_where = "aggregate function calls" };
     struct wh_vec *x = NULL;
     bool is_sa = !strcmp(name, "string_agg");
@@ -803,7 +878,9 @@ static struct wh_vec *agg_compute(struct wh_q *q, const struct agg *ag, struct w
         struct wh_expr *e = wh__bind(q, &bc, json_array_get(args, 0));
         if (e->type == WH_T_UNKNOWN)
             e = wh__binop(q, OP_CONCAT, e, e, ag->loc)->args[0];
-        x = wh__eval(q, e, base);
+        if (e->type == WH_T_INTERVAL && strcmp(name, "count"))
+            wh__fail(q, WEIR_EINVAL, ag->loc, "%s(interval) is not supported", name);
+        x = wh__eval_par(q, e, base);
     } else if (strcmp(name, "count")) {
         wh__fail(q, WEIR_EINVAL, ag->loc, "%s(*) is not a valid aggregate", name);
     }
@@ -997,9 +1074,74 @@ static void heap_down(uint32_t *h, size_t n, size_t i, struct sortctx *c)
     }
 }
 
-/* Top-N: the first `k` rows in sort order, sorted, through a bounded max-heap. */
+static uint32_t *top_n_serial(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
+                              const bool *nfirst, size_t n, size_t k);
+
+struct topn_par {
+    struct wh_vec **keys;
+    int nk;
+    const bool *desc, *nfirst;
+    size_t k;
+    uint32_t **best; /* per chunk: its first rows (absolute numbers) */
+    size_t *nbest;
+};
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void topn_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct topn_par *tp = arg;
+    struct wh_vec **kk = wh__calloc(sub, (size_t)tp->nk + 1, sizeof *kk);
+    struct wh_rel tmp = { .ncols = tp->nk, .n = to - from, .cols = tp->keys };
+    struct wh_rel *sl = wh__rel_slice(sub, &tmp, from, to);
+    for (int j = 0; j < tp->nk; j++)
+        kk[j] = sl->cols[j];
+    size_t m = tp->k < to - from ? tp->k : to - from;
+    uint32_t *h = top_n_serial(sub, kk, tp->nk, tp->desc, tp->nfirst, to - from, m);
+    for (size_t j = 0; j < m; j++)
+        h[j] += (uint32_t)from;
+    tp->best[ci] = h;
+    tp->nbest[ci] = m;
+}
+
+/* Top-N: the first `k` rows in sort order, sorted. Row ranges each keep their first k on
+ * the pool; the candidates, in row order, are then ranked once more, so ties break by row
+ * number exactly as on one thread. */
 static uint32_t *top_n(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
                        const bool *nfirst, size_t n, size_t k)
+{
+    size_t nch = k <= 4096 ? wh__par_chunks(q, n, 2 * WH_GRANULE) : 1;
+    if (nch <= 1)
+        return top_n_serial(q, keys, nk, desc, nfirst, n, k);
+    struct topn_par tp = { keys, nk, desc, nfirst, k, NULL, NULL };
+    tp.best = wh__calloc(q, nch + 1, sizeof *tp.best);
+    tp.nbest = wh__calloc(q, nch + 1, sizeof *tp.nbest);
+    wh__par_rows(q, n, nch, topn_chunk, &tp);
+    size_t m = 0;
+    for (size_t c = 0; c < nch; c++)
+        m += tp.nbest[c];
+    uint32_t *cand = wh__alloc(q, (m + 1) * sizeof *cand);
+    m = 0;
+    for (size_t c = 0; c < nch; c++) {
+        memcpy(cand + m, tp.best[c], tp.nbest[c] * sizeof *cand);
+        m += tp.nbest[c];
+    }
+    qsort(cand, m, sizeof *cand, u32_cmp);
+    struct wh_vec **ck = wh__calloc(q, (size_t)nk + 1, sizeof *ck);
+    for (int j = 0; j < nk; j++)
+        ck[j] = wh__vec_gather(q, keys[j], cand, m);
+    uint32_t *h = top_n_serial(q, ck, nk, desc, nfirst, m, k < m ? k : m);
+    for (size_t j = 0; j < (k < m ? k : m); j++)
+        h[j] = cand[h[j]];
+    return h;
+}
+
+static uint32_t *top_n_serial(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
+                              const bool *nfirst, size_t n, size_t k)
 {
     struct sortctx c = { keys, nk, desc, nfirst };
     uint32_t *h = wh__alloc(q, (k ? k : 1) * sizeof *h);
@@ -1017,17 +1159,24 @@ static uint32_t *top_n(struct wh_q *q, struct wh_vec **keys, int nk, const bool 
                 h[p] = t;
                 i = p;
             }
-        } else if (sort_cmp(&x, &h[0], &c) < 0) {
-            h[0] = x;
-            heap_down(h, hn, 0, &c);
+        } else {
+            /* Fast reject on an integer first key: strictly worse than the heap's worst. */
+            const struct wh_vec *v0 = keys[0];
+            if (v0->i && !v0->m && !v0->nul[r] && !v0->nul[h[0]] &&
+                (desc[0] ? v0->i[r] < v0->i[h[0]] : v0->i[r] > v0->i[h[0]]))
+                continue;
+            if (sort_cmp(&x, &h[0], &c) < 0) {
+                h[0] = x;
+                heap_down(h, hn, 0, &c);
+            }
         }
     }
     qsort_r(h, hn, sizeof *h, sort_cmp, &c);
     return h;
 }
 
-static uint32_t *sort_perm(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
-                           const bool *nfirst, size_t n)
+uint32_t *wh__sort_perm(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
+                        const bool *nfirst, size_t n)
 {
     uint32_t *idx = wh__alloc(q, (n ? n : 1) * sizeof *idx);
     for (size_t r = 0; r < n; r++)
@@ -1126,7 +1275,7 @@ static struct wh_vec *compute_window(struct wh_q *q, struct wh_bind *ctx, json_t
             !strcmp(nl, "SORTBY_NULLS_DEFAULT") ? desc[np + k] : !strcmp(nl, "SORTBY_NULLS_FIRST");
         keys[np + k] = wh__eval(q, wh__bind(q, ctx, json_object_get(sb, "node")), rel);
     }
-    uint32_t *perm = sort_perm(q, keys, np + no, desc, nfirst, n);
+    uint32_t *perm = wh__sort_perm(q, keys, np + no, desc, nfirst, n);
     json_t *args = json_object_get(fc, "args");
     int na = (int)json_array_size(args);
     bool star = json_is_true(json_object_get(fc, "agg_star"));
@@ -1135,6 +1284,9 @@ static struct wh_vec *compute_window(struct wh_q *q, struct wh_bind *ctx, json_t
         struct wh_expr *e = wh__bind(q, ctx, json_array_get(args, 0));
         if (e->type == WH_T_UNKNOWN)
             e = wh__binop(q, OP_CONCAT, e, e, loc)->args[0];
+        if (e->type == WH_T_INTERVAL)
+            wh__fail(q, WEIR_EINVAL, loc,
+                     "window functions over interval values are not supported");
         x = wh__eval(q, e, rel);
     }
     enum {
@@ -1390,7 +1542,7 @@ static struct wh_rel *sort_limit(struct wh_q *q, struct wh_rel *out, json_t *b, 
             uint32_t *perm = top_n(q, keys, nk, desc, nfirst, out->n, want);
             out = wh__rel_gather(q, out, perm, want);
         } else {
-            uint32_t *perm = sort_perm(q, keys, nk, desc, nfirst, out->n);
+            uint32_t *perm = wh__sort_perm(q, keys, nk, desc, nfirst, out->n);
             out = wh__rel_gather(q, out, perm, out->n);
         }
     }
@@ -1580,6 +1732,80 @@ static struct wh_rel *setop(struct wh_q *q, json_t *b)
     return wh__rel_gather(q, o, idx, m);
 }
 
+/* Top-N on several keys whose first is an integer column: read that column alone, find
+ * its k-th best value T, and read the other wanted columns only for rows at least as good
+ * as T (ties included; with NULLS FIRST, the NULL rows too). Returns NULL when too many
+ * rows qualify for this to pay. */
+static struct wh_rel *topn_by_first_key(struct wh_q *q, struct wh_table *t, const bool *want,
+                                        const char *qual, int kc, bool desc, bool nulls_first,
+                                        size_t k, uint32_t **rowid)
+{
+    bool *wk = wh__calloc(q, (size_t)t->ncols + 1, sizeof *wk);
+    wk[kc] = true;
+    uint32_t *rid0 = NULL;
+    struct wh_rel *k1 = wh__table_scan_topn(q, t, wk, qual, kc, desc, nulls_first, k, &rid0);
+    if (!k1) {
+        k1 = wh__table_scan(q, t, wk, qual);
+        rid0 = NULL;
+    }
+    const struct wh_vec *v = k1->cols[kc];
+    size_t n = k1->n, nn = 0;
+    if (k == 0 || k > 4096)
+        return NULL;
+    /* The k best values in a min-heap (larger is better after the ASC transform). */
+    int64_t *hp = wh__alloc(q, (k + 1) * sizeof *hp);
+    for (size_t r = 0; r < n; r++) {
+        if (v->nul[r])
+            continue;
+        int64_t x = desc ? v->i[r] : (v->i[r] == INT64_MIN ? INT64_MAX : -v->i[r]);
+        if (nn < k) {
+            size_t i = nn++;
+            hp[i] = x;
+            while (i > 0 && hp[(i - 1) / 2] > hp[i]) {
+                int64_t tmp = hp[i];
+                hp[i] = hp[(i - 1) / 2];
+                hp[(i - 1) / 2] = tmp;
+                i = (i - 1) / 2;
+            }
+        } else if (x > hp[0]) {
+            hp[0] = x;
+            for (size_t i = 0;;) {
+                size_t l = 2 * i + 1, rr = l + 1, mi = i;
+                if (l < k && hp[l] < hp[mi])
+                    mi = l;
+                if (rr < k && hp[rr] < hp[mi])
+                    mi = rr;
+                if (mi == i)
+                    break;
+                int64_t tmp = hp[i];
+                hp[i] = hp[mi];
+                hp[mi] = tmp;
+                i = mi;
+            }
+        } else {
+            nn++;
+        }
+    }
+    if (nn <= k)
+        return NULL;
+    int64_t thr = hp[0];
+    uint32_t *cand = wh__alloc(q, (n + 1) * sizeof *cand);
+    size_t m = 0;
+    for (size_t r = 0; r < n; r++) {
+        bool take;
+        if (v->nul[r])
+            take = nulls_first;
+        else
+            take = (desc ? v->i[r] : (v->i[r] == INT64_MIN ? INT64_MAX : -v->i[r])) >= thr;
+        if (take)
+            cand[m++] = rid0 ? rid0[r] : (uint32_t)r;
+    }
+    if (m > n / 4 + k)
+        return NULL;
+    *rowid = cand;
+    return wh__table_fetch(q, t, want, qual, cand, m);
+}
+
 /* Late materialization for `SELECT ... FROM table [WHERE ...] ORDER BY columns LIMIT k`:
  * read only the WHERE and ORDER BY columns, pick the first OFFSET + LIMIT rows, then read
  * the other columns for just those rows' granules. Returns NULL when the query does not
@@ -1647,17 +1873,40 @@ static struct wh_rel *late_topn(struct wh_q *q, json_t *b)
     }
     json_t *alias = json_object_get(rv, "alias");
     const char *qual = alias ? json_string_value(json_object_get(alias, "aliasname")) : name;
-    struct wh_rel *r1 = wh__table_scan(q, t, want1, qual);
+    /* Without WHERE, the first key's granule min/max can skip most of the table. */
+    struct wh_rel *r1 = NULL;
+    uint32_t *rowid = NULL;
+    if (!where) {
+        json_t *sb = json_object_get(json_array_get(sc, 0), "SortBy");
+        json_t *f =
+            json_object_get(json_object_get(json_object_get(sb, "node"), "ColumnRef"), "fields");
+        const char *cn = wh__sval(json_array_get(f, json_array_size(f) - 1));
+        const char *dir = json_string_value(json_object_get(sb, "sortby_dir"));
+        const char *nl = json_string_value(json_object_get(sb, "sortby_nulls"));
+        bool d0 = !strcmp(dir, "SORTBY_DESC");
+        bool nf0 = !strcmp(nl, "SORTBY_NULLS_DEFAULT") ? d0 : !strcmp(nl, "SORTBY_NULLS_FIRST");
+        int kc = -1;
+        for (int c = 0; c < t->ncols && cn; c++)
+            if (!strcmp(t->cols[c].name, cn))
+                kc = c;
+        if (kc >= 0 && wh__type_is_int(t->cols[kc].type) && nk > 1)
+            r1 = topn_by_first_key(q, t, want1, qual, kc, d0, nf0, want_rows, &rowid);
+        if (!r1 && kc >= 0)
+            r1 = wh__table_scan_topn(q, t, want1, qual, kc, d0, nf0, want_rows, &rowid);
+    }
+    if (!r1) {
+        r1 = wh__table_scan(q, t, want1, qual);
+        rowid = wh__alloc(q, (r1->n + 1) * sizeof *rowid);
+        for (size_t r = 0; r < r1->n; r++)
+            rowid[r] = (uint32_t)r;
+    }
     size_t n = r1->n;
-    uint32_t *rowid = wh__alloc(q, (n + 1) * sizeof *rowid);
-    for (size_t r = 0; r < n; r++)
-        rowid[r] = (uint32_t)r;
     if (where) {
         struct wh_bind bw = { .rel = r1, .agg_where = "WHERE" };
         struct wh_expr *e = wh__bind(q, &bw, where);
         if (e->type != WH_T_BOOL)
             wh__fail(q, WEIR_EINVAL, wh__loc(where), "argument of WHERE must be type boolean");
-        struct wh_vec *pv = wh__eval(q, e, r1);
+        struct wh_vec *pv = wh__eval_par(q, e, r1);
         size_t m = 0;
         for (size_t r = 0; r < n; r++)
             if (!pv->nul[r] && pv->i[r])
@@ -1715,7 +1964,7 @@ static struct wh_rel *select_core(struct wh_q *q, json_t *b)
             e = wh__binop(q, OP_EQ, e, e, e->loc)->args[0];
         if (e->type != WH_T_BOOL)
             wh__fail(q, WEIR_EINVAL, wh__loc(where), "argument of WHERE must be type boolean");
-        rel = filter_rel(q, rel, wh__eval(q, e, rel));
+        rel = filter_rel(q, rel, wh__eval_par(q, e, rel));
     }
     json_t *tl = json_object_get(b, "targetList");
     json_t *group = json_object_get(b, "groupClause");
@@ -1762,17 +2011,19 @@ static struct wh_rel *select_core(struct wh_q *q, json_t *b)
             keys[k] = g;
             struct wh_expr *e = wh__bind(q, &gb, g);
             kcol[k] = e->kind == E_COL ? e->col : -1;
-            kv[k] = wh__eval(q, e, rel);
+            kv[k] = wh__eval_par(q, e, rel);
         }
-        uint32_t *gid = wh__alloc(q, (rel->n ? rel->n : 1) * sizeof *gid), *first;
+        uint32_t *gid = NULL, *first;
         size_t ngroups;
         if (ng) {
+            gid = wh__alloc(q, (rel->n ? rel->n : 1) * sizeof *gid);
             ngroups = group_rows(q, kv, ng, rel->n, gid, &first);
         } else {
-            memset(gid, 0, (rel->n ? rel->n : 1) * sizeof *gid);
             ngroups = 1;
             first = NULL;
         }
+        /* One group: the ids (all 0) are made only if an aggregate needs them. */
+        uint32_t *gid0 = NULL;
         struct wh_rel *grel = wh__rel_new(q, ng + nagg, ngroups);
         for (int k = 0; k < ng; k++) {
             grel->cols[k] = wh__vec_gather(q, kv[k], first, ngroups);
@@ -1781,7 +2032,15 @@ static struct wh_rel *select_core(struct wh_q *q, json_t *b)
         for (int k = 0; k < nagg; k++) {
             keys[ng + k] = aggs[k].node;
             kcol[ng + k] = -1;
-            grel->cols[ng + k] = agg_compute(q, &aggs[k], rel, gid, ngroups);
+            const uint32_t *g = gid;
+            json_t *afc = json_object_get(aggs[k].node, "FuncCall");
+            if (!g && !(aggs[k].star && !strcmp(aggs[k].name, "count") &&
+                        !json_object_get(afc, "agg_filter"))) {
+                if (!gid0)
+                    gid0 = wh__calloc(q, rel->n ? rel->n : 1, sizeof *gid0);
+                g = gid0;
+            }
+            grel->cols[ng + k] = agg_compute(q, &aggs[k], rel, g, ngroups);
             grel->names[ng + k] = "\x01agg";
         }
         ctx.rel = grel;
@@ -1886,7 +2145,7 @@ static struct wh_rel *select_core(struct wh_q *q, json_t *b)
             continue;
         }
         struct wh_expr *e = wh__bind(q, &ctx, val);
-        ocols[nout] = wh__eval(q, e, ctx.rel);
+        ocols[nout] = wh__eval_par(q, e, ctx.rel);
         if (ocols[nout]->type == WH_T_UNKNOWN)
             ocols[nout] = wh__cast(q, ocols[nout], WH_T_TEXT, 0, e->loc);
         onames[nout++] = target_name(rt);

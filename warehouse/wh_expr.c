@@ -195,6 +195,14 @@ static int resolve_col(struct wh_q *q, const struct wh_rel *rel, json_t *fields,
         found = c;
     }
     if (found < 0 && must) {
+        for (int o = q->nouter - 1; o >= 0; o--)
+            for (int c = 0; q->outer[o] && c < q->outer[o]->ncols; c++)
+                if (!strcmp(q->outer[o]->names[c], name) &&
+                    (!qual || (q->outer[o]->quals[c] && !strcmp(q->outer[o]->quals[c], qual))))
+                    wh__fail(q, WEIR_EINVAL, loc,
+                             "correlated subqueries are not supported (%s%s%s refers to the "
+                             "outer query); rewrite it as a join",
+                             qual ? qual : "", qual ? "." : "", name);
         if (qual)
             wh__fail(q, WEIR_ENOTFOUND, loc, "column %s.%s does not exist", qual, name);
         wh__fail(q, WEIR_ENOTFOUND, loc, "column \"%s\" does not exist", name);
@@ -258,80 +266,6 @@ static struct wh_expr *bind_const(struct wh_q *q, json_t *b, int loc)
         wh__fail(q, WEIR_EINVAL, loc, "unsupported constant");
     }
     return const_expr(q, v, loc);
-}
-
-/* Parses PostgreSQL interval text: "7 days", "1 year 2 mons", "-3 hours", "01:30:00",
- * "1 day 02:00". Days count as 24 hours (no time zones here). */
-static bool parse_interval(const char *s, int64_t *months, int64_t *us)
-{
-    static const struct {
-        const char *unit;
-        int64_t months, us;
-    } units[] = {
-        { "microsecond", 0, 1 },
-        { "millisecond", 0, 1000 },
-        { "second", 0, 1000000 },
-        { "sec", 0, 1000000 },
-        { "minute", 0, 60000000 },
-        { "min", 0, 60000000 },
-        { "hour", 0, 3600000000LL },
-        { "day", 0, WH_US_PER_DAY },
-        { "week", 0, 7 * WH_US_PER_DAY },
-        { "month", 1, 0 },
-        { "mon", 1, 0 },
-        { "year", 12, 0 },
-        { "decade", 120, 0 },
-        { "century", 1200, 0 },
-    };
-    *months = 0;
-    *us = 0;
-    bool any = false;
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        if (!*s)
-            break;
-        char *end = NULL;
-        double v = strtod(s, &end);
-        if (end == s)
-            return false;
-        if (*end == ':') { /* HH:MM[:SS] */
-            int sign = *s == '-' ? -1 : 1;
-            long h = labs(strtol(s, &end, 10)), mi = 0;
-            double sec = 0;
-            mi = strtol(end + 1, &end, 10);
-            if (*end == ':')
-                sec = strtod(end + 1, &end);
-            *us += sign * (int64_t)llround(((double)h * 3600 + (double)mi * 60 + sec) * 1e6);
-            s = end;
-            any = true;
-            continue;
-        }
-        s = end;
-        while (*s == ' ')
-            s++;
-        const char *u = s;
-        while (isalpha((unsigned char)*s))
-            s++;
-        size_t ul = (size_t)(s - u);
-        if (ul && u[ul - 1] == 's')
-            ul--; /* plural */
-        int found = -1;
-        for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
-            if (strlen(units[k].unit) == ul && !strncasecmp(u, units[k].unit, ul))
-                found = (int)k;
-        if (found < 0)
-            return false;
-        if (units[found].months) {
-            if (v != (double)(int64_t)v)
-                return false; /* fractional months are ambiguous */
-            *months += (int64_t)v * units[found].months;
-        } else {
-            *us += (int64_t)llround(v * (double)units[found].us);
-        }
-        any = true;
-    }
-    return any;
 }
 
 void wh__typename(struct wh_q *q, json_t *tn, uint8_t *type, int16_t *scale, int32_t *typmod)
@@ -425,6 +359,11 @@ static const struct {
     { "extract", F_EXTRACT, 2, 2 },
     { "date_part", F_DATE_PART, 2, 2 },
     { "now", F_NOW, 0, 0 },
+    { "age", F_AGE, 1, 2 },
+    { "to_char", F_TO_CHAR, 2, 2 },
+    { "justify_days", F_JUSTIFY_DAYS, 1, 1 },
+    { "justify_hours", F_JUSTIFY_HOURS, 1, 1 },
+    { "justify_interval", F_JUSTIFY_INTERVAL, 1, 1 },
     { "json_extract_path_text", F_JSON_PATH_TEXT, 1, 100 },
     { "json_extract_path", F_JSON_PATH, 1, 100 },
     { "jsonb_extract_path_text", F_JSON_PATH_TEXT, 1, 100 },
@@ -545,7 +484,7 @@ static struct wh_expr *bind_func(struct wh_q *q, struct wh_bind *bc, json_t *b, 
         if (e->args[1]->type == WH_T_UNKNOWN)
             e->args[1] = cast_expr(q, e->args[1], WH_T_TS, 0, loc);
         if (e->args[1]->type != WH_T_TS && e->args[1]->type != WH_T_TSTZ &&
-            e->args[1]->type != WH_T_DATE)
+            e->args[1]->type != WH_T_DATE && e->args[1]->type != WH_T_INTERVAL)
             wh__fail(q, WEIR_EINVAL, loc, "function %s(text, %s) does not exist", name,
                      wh_type_name(e->args[1]->type));
         /* extract() gives numeric in PostgreSQL 14+, date_part() double precision. */
@@ -558,6 +497,40 @@ static struct wh_expr *bind_func(struct wh_q *q, struct wh_bind *bc, json_t *b, 
         break;
     case F_NOW:
         e->type = WH_T_TSTZ;
+        break;
+    case F_AGE:
+        for (int k = 0; k < nargs; k++) {
+            if (e->args[k]->type == WH_T_UNKNOWN || e->args[k]->type == WH_T_DATE)
+                e->args[k] = cast_expr(q, e->args[k], WH_T_TS, 0, loc);
+            if (e->args[k]->type != WH_T_TS && e->args[k]->type != WH_T_TSTZ)
+                wh__fail(q, WEIR_EINVAL, loc, "function age(%s) does not exist",
+                         wh_type_name(e->args[k]->type));
+        }
+        e->type = WH_T_INTERVAL;
+        break;
+    case F_JUSTIFY_DAYS:
+    case F_JUSTIFY_HOURS:
+    case F_JUSTIFY_INTERVAL:
+        if (e->args[0]->type == WH_T_UNKNOWN)
+            e->args[0] = cast_expr(q, e->args[0], WH_T_INTERVAL, 0, loc);
+        if (e->args[0]->type != WH_T_INTERVAL)
+            wh__fail(q, WEIR_EINVAL, loc, "function %s(%s) does not exist", name,
+                     wh_type_name(e->args[0]->type));
+        e->type = WH_T_INTERVAL;
+        break;
+    case F_TO_CHAR:
+        if (e->args[0]->type == WH_T_UNKNOWN)
+            e->args[0] = cast_expr(q, e->args[0], WH_T_TS, 0, loc);
+        if (e->args[0]->type == WH_T_DATE)
+            e->args[0] = cast_expr(q, e->args[0], WH_T_TS, 0, loc);
+        if (e->args[0]->type != WH_T_TS && e->args[0]->type != WH_T_TSTZ &&
+            e->args[0]->type != WH_T_INTERVAL)
+            wh__fail(q, WEIR_EINVAL, loc,
+                     "to_char(%s, text) is not supported (only dates, timestamps and "
+                     "intervals)",
+                     wh_type_name(e->args[0]->type));
+        e->args[1] = cast_expr(q, e->args[1], WH_T_TEXT, 0, loc);
+        e->type = WH_T_TEXT;
         break;
     case F_JSON_PATH:
     case F_JSON_PATH_TEXT:
@@ -584,7 +557,7 @@ static struct wh_expr *bind_aexpr(struct wh_q *q, struct wh_bind *bc, json_t *b,
                 wh__fail(q, WEIR_EINVAL, loc, "prefix operator %s is not supported", op);
             if (a->type == WH_T_UNKNOWN)
                 a = cast_expr(q, a, WH_T_FLOAT8, 0, loc);
-            if (!wh__type_is_numeric(a->type))
+            if (!wh__type_is_numeric(a->type) && a->type != WH_T_INTERVAL)
                 wh__fail(q, WEIR_EINVAL, loc, "operator does not exist: %s %s", op,
                          wh_type_name(a->type));
             if (!strcmp(op, "+"))
@@ -687,6 +660,68 @@ static struct wh_expr *bind_aexpr(struct wh_q *q, struct wh_bind *bc, json_t *b,
     wh__fail(q, WEIR_EINVAL, loc, "expression %s is not supported", kind);
 }
 
+/* Arithmetic with interval values: timestamp +/- interval, timestamp - timestamp,
+ * interval +/- interval, interval * number, number * interval, interval / number. */
+static struct wh_expr *interval_binop(struct wh_q *q, int code, struct wh_expr *a,
+                                      struct wh_expr *c, int loc)
+{
+    static const char *const opn[] = { "+",  "-", "*",  "/", "%",  "=",
+                                       "<>", "<", "<=", ">", ">=", "||" };
+    struct wh_expr *e = enew(q, E_FUNC, loc, 2);
+    if (a->type == WH_T_INTERVAL && c->type == WH_T_UNKNOWN && code != OP_MUL && code != OP_DIV)
+        c = cast_expr(q, c, WH_T_INTERVAL, 0, loc);
+    if (c->type == WH_T_INTERVAL && a->type == WH_T_UNKNOWN && code != OP_MUL)
+        a = cast_expr(q, a, WH_T_INTERVAL, 0, loc);
+    bool ats = a->type == WH_T_TS || a->type == WH_T_TSTZ || a->type == WH_T_DATE;
+    bool cts = c->type == WH_T_TS || c->type == WH_T_TSTZ || c->type == WH_T_DATE;
+    if (code == OP_ADD && a->type == WH_T_INTERVAL && cts) {
+        struct wh_expr *t = a;
+        a = c;
+        c = t;
+        ats = true;
+    }
+    if ((code == OP_ADD || code == OP_SUB) && ats && c->type == WH_T_INTERVAL) {
+        if (a->type == WH_T_DATE)
+            a = cast_expr(q, a, WH_T_TS, 0, loc);
+        e->fn = F_TS_ADD_IV;
+        e->neg = code == OP_SUB;
+        e->type = a->type;
+    } else if (code == OP_SUB && (a->type == WH_T_TS || a->type == WH_T_TSTZ)) {
+        if (c->type == WH_T_UNKNOWN)
+            c = cast_expr(q, c, a->type, 0, loc);
+        if (c->type != WH_T_TS && c->type != WH_T_TSTZ)
+            goto bad;
+        e->fn = F_TS_DIFF;
+        e->type = WH_T_INTERVAL;
+    } else if ((code == OP_ADD || code == OP_SUB) && a->type == WH_T_INTERVAL &&
+               c->type == WH_T_INTERVAL) {
+        e->fn = F_IV_ADD;
+        e->neg = code == OP_SUB;
+        e->type = WH_T_INTERVAL;
+    } else if ((code == OP_MUL || code == OP_DIV) && a->type == WH_T_INTERVAL &&
+               (wh__type_is_numeric(c->type) || c->type == WH_T_UNKNOWN)) {
+        c = cast_expr(q, c, WH_T_FLOAT8, 0, loc);
+        e->fn = F_IV_MUL;
+        e->neg = code == OP_DIV;
+        e->type = WH_T_INTERVAL;
+    } else if (code == OP_MUL && c->type == WH_T_INTERVAL &&
+               (wh__type_is_numeric(a->type) || a->type == WH_T_UNKNOWN)) {
+        struct wh_expr *t = cast_expr(q, a, WH_T_FLOAT8, 0, loc);
+        a = c;
+        c = t;
+        e->fn = F_IV_MUL;
+        e->type = WH_T_INTERVAL;
+    } else {
+        goto bad;
+    }
+    e->args[0] = a;
+    e->args[1] = c;
+    return e;
+bad:
+    wh__fail(q, WEIR_EINVAL, loc, "operator does not exist: %s %s %s", wh_type_name(a->type),
+             opn[code], wh_type_name(c->type));
+}
+
 struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh_expr *c, int loc)
 {
     static const char *opn[] = { "+", "-", "*", "/", "%", "=", "<>", "<", "<=", ">", ">=", "||" };
@@ -696,6 +731,19 @@ struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh
         e->args[0] = cast_expr(q, a, WH_T_TEXT, 0, loc);
         e->args[1] = cast_expr(q, c, WH_T_TEXT, 0, loc);
         e->type = WH_T_TEXT;
+        return e;
+    }
+    if (e->kind == E_CMP && (a->type == WH_T_INTERVAL || c->type == WH_T_INTERVAL)) {
+        if (a->type == WH_T_UNKNOWN)
+            a = cast_expr(q, a, WH_T_INTERVAL, 0, loc);
+        if (c->type == WH_T_UNKNOWN)
+            c = cast_expr(q, c, WH_T_INTERVAL, 0, loc);
+        if (a->type != c->type)
+            wh__fail(q, WEIR_EINVAL, loc, "operator does not exist: %s %s %s",
+                     wh_type_name(a->type), opn[code], wh_type_name(c->type));
+        e->args[0] = a;
+        e->args[1] = c;
+        e->type = WH_T_BOOL;
         return e;
     }
     if (e->kind == E_CMP) {
@@ -721,12 +769,11 @@ struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh
     if (a->kind == E_INTERVAL || c->kind == E_INTERVAL) {
         /* date/timestamp +/- interval constant (and interval + date/timestamp). */
         struct wh_expr *iv = a->kind == E_INTERVAL ? a : c, *dt = a->kind == E_INTERVAL ? c : a;
-        if (dt->kind == E_INTERVAL || (code != OP_ADD && code != OP_SUB) ||
+        if (dt->type == WH_T_INTERVAL || dt->type == WH_T_UNKNOWN ||
+            wh__type_is_numeric(dt->type) || (code != OP_ADD && code != OP_SUB) ||
             (code == OP_SUB && a->kind == E_INTERVAL))
-            wh__fail(q, WEIR_EINVAL, loc,
-                     "interval arithmetic other than date/timestamp +/- "
-                     "interval is not supported");
-        if (dt->type == WH_T_UNKNOWN || dt->type == WH_T_DATE)
+            goto interval_ops;
+        if (dt->type == WH_T_DATE)
             dt = cast_expr(q, dt, WH_T_TS, 0, loc);
         if (dt->type != WH_T_TS && dt->type != WH_T_TSTZ)
             wh__fail(q, WEIR_EINVAL, loc, "operator does not exist: %s %s interval",
@@ -734,11 +781,17 @@ struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh
         struct wh_expr *e2 = enew(q, E_FUNC, loc, 1);
         e2->fn = F_ADD_INTERVAL;
         e2->args[0] = dt;
+        int64_t ius = iv->us + iv->days * WH_US_PER_DAY; /* no time zones: a day is 24 h */
         e2->months = code == OP_SUB ? -iv->months : iv->months;
-        e2->us = code == OP_SUB ? -iv->us : iv->us;
+        e2->us = code == OP_SUB ? -ius : ius;
         e2->type = dt->type;
         return e2;
     }
+interval_ops:
+    if (a->type == WH_T_INTERVAL || c->type == WH_T_INTERVAL ||
+        ((code == OP_SUB) && (a->type == WH_T_TS || a->type == WH_T_TSTZ) &&
+         (c->type == WH_T_TS || c->type == WH_T_TSTZ || c->type == WH_T_UNKNOWN)))
+        return interval_binop(q, code, a, c, loc);
     /* Arithmetic. Date +/- integer and date - date follow PostgreSQL. */
     if (a->type == WH_T_UNKNOWN && c->type != WH_T_UNKNOWN && wh__type_is_numeric(c->type))
         a = cast_expr(q, a, c->type == WH_T_NUMERIC ? WH_T_FLOAT8 : c->type, 0, loc);
@@ -808,7 +861,13 @@ static struct wh_expr *bind_sublink(struct wh_q *q, struct wh_bind *bc, json_t *
     if (any && json_array_size(opn) &&
         strcmp(wh__sval(json_array_get(opn, json_array_size(opn) - 1)), "="))
         wh__fail(q, WEIR_EINVAL, loc, "only = ANY / IN subqueries are supported");
+    int saved_outer = q->nouter;
+    if (q->nouter + 2 <= (int)(sizeof q->outer / sizeof q->outer[0])) {
+        q->outer[q->nouter++] = bc->rel;
+        q->outer[q->nouter++] = bc->base;
+    }
     struct wh_rel *r = wh__select(q, sel);
+    q->nouter = saved_outer;
     if (exists) {
         struct wh_vec *v = wh__vec_new(q, WH_T_BOOL, 0, 1);
         v->i[0] = r->n > 0;
@@ -909,14 +968,27 @@ struct wh_expr *wh__bind(struct wh_q *q, struct wh_bind *bc, json_t *node)
             json_t *c = json_object_get(json_object_get(b, "arg"), "A_Const");
             const char *txt =
                 json_string_value(json_object_get(json_object_get(c, "sval"), "sval"));
-            if (!txt || json_array_size(json_object_get(json_object_get(b, "typeName"), "typmods")))
-                wh__fail(q, WEIR_EINVAL, loc,
-                         "only interval literals such as interval '7 days' are supported");
+            if (json_array_size(json_object_get(json_object_get(b, "typeName"), "typmods")))
+                wh__fail(q, WEIR_EINVAL, loc, "interval field restrictions are not supported");
+            if (!txt) {
+                struct wh_expr *x = wh__bind(q, bc, json_object_get(b, "arg"));
+                if (x->type == WH_T_INTERVAL)
+                    return x;
+                if (x->type != WH_T_TEXT && x->type != WH_T_UNKNOWN)
+                    wh__fail(q, WEIR_EINVAL, loc, "cannot cast type %s to interval",
+                             wh_type_name(x->type));
+                return cast_expr(q, x, WH_T_INTERVAL, 0, loc);
+            }
             struct wh_expr *e = enew(q, E_INTERVAL, loc, 0);
-            if (!parse_interval(txt, &e->months, &e->us))
+            int32_t mo, dd;
+            int64_t us;
+            if (!wh__parse_interval(txt, &mo, &dd, &us))
                 wh__fail(q, WEIR_EINVAL, loc, "invalid input syntax for type interval: \"%s\"",
                          txt);
-            e->type = WH_T_UNKNOWN;
+            e->months = mo;
+            e->days = dd;
+            e->us = us;
+            e->type = WH_T_INTERVAL;
             return e;
         }
         uint8_t t;
@@ -1035,6 +1107,8 @@ static struct wh_vec *broadcast(struct wh_q *q, const struct wh_vec *c, size_t n
             v->f[r] = c->f[0];
         else
             v->i[r] = c->i[0];
+        if (v->m)
+            v->m[r] = c->m[0];
     }
     return v;
 }
@@ -1096,13 +1170,6 @@ static size_t utf8_off(const char *s, int64_t k)
         k--;
     }
     return o;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int64_t trunc_ts(struct wh_q *q, const char *unit, int64_t us, int loc)
@@ -1267,6 +1334,475 @@ static void eval_json(struct wh_q *q, const struct wh_expr *e, struct wh_vec **a
         o->s[r] = wh__strdup(q, dump);
         free(dump);
     }
+}
+
+/* ---- interval values, age(), to_char() ---- */
+
+static bool is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static unsigned month_days(int64_t y, unsigned m)
+{
+    static const unsigned md[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    return m == 2 && is_leap(y) ? 29 : md[m - 1];
+}
+
+/* Splits microseconds since 1970 into a civil date and the time of day. */
+static void ts_split(int64_t t, int64_t *y, unsigned *m, unsigned *d, int64_t *tod)
+{
+    int64_t days = t / WH_US_PER_DAY, rem = t % WH_US_PER_DAY;
+    if (rem < 0) {
+        rem += WH_US_PER_DAY;
+        days--;
+    }
+    wh__civil_from_days(days, y, m, d);
+    *tod = rem;
+}
+
+/* t + months, calendar-wise with the day clamped to the month's last (PostgreSQL). */
+static int64_t ts_add_months(int64_t t, int64_t months)
+{
+    if (!months)
+        return t;
+    int64_t y, tod;
+    unsigned m, d;
+    ts_split(t, &y, &m, &d, &tod);
+    int64_t mm = y * 12 + (m - 1) + months;
+    int64_t ny = mm >= 0 ? mm / 12 : -((-mm + 11) / 12);
+    unsigned nm = (unsigned)(mm - ny * 12) + 1;
+    unsigned lim = month_days(ny, nm);
+    return wh__days_from_civil(ny, nm, d > lim ? lim : d) * WH_US_PER_DAY + tod;
+}
+
+static int64_t ts_add_interval(struct wh_q *q, int64_t t, int64_t m, int64_t us, bool neg, int loc)
+{
+    int64_t mo = wh__iv_months(m), dd = wh__iv_days(m);
+    if (neg) {
+        mo = -mo;
+        dd = -dd;
+        us = -us;
+    }
+    if (mo > 240000 || mo < -240000)
+        wh__fail(q, WEIR_EINVAL, loc, "timestamp out of range");
+    t = ts_add_months(t, mo);
+    int64_t o;
+    if (__builtin_add_overflow(t, dd * WH_US_PER_DAY, &o) || __builtin_add_overflow(o, us, &o))
+        wh__fail(q, WEIR_EINVAL, loc, "timestamp out of range");
+    return o;
+}
+
+static void iv_store(struct wh_q *q, struct wh_vec *o, size_t r, int64_t mo, int64_t dd,
+                     int64_t us1, int64_t us2, int loc)
+{
+    int64_t us;
+    if (mo > INT32_MAX || mo < INT32_MIN || dd > INT32_MAX || dd < INT32_MIN ||
+        __builtin_add_overflow(us1, us2, &us))
+        wh__fail(q, WEIR_EINVAL, loc, "interval out of range");
+    o->m[r] = wh__iv_pack((int32_t)mo, (int32_t)dd);
+    o->i[r] = us;
+}
+
+static double ts_round(double x)
+{
+    return rint(x * 1e6) / 1e6;
+}
+
+/* PostgreSQL's interval_mul: fractional months spill into days (30 a month), fractional
+ * days into time. */
+static void iv_mul(struct wh_q *q, struct wh_vec *o, size_t r, int64_t m, int64_t us, double f,
+                   bool div, int loc)
+{
+    if (div) {
+        if (f == 0)
+            wh__fail(q, WEIR_EINVAL, loc, "division by zero");
+        f = 1.0 / f;
+    }
+    double om = wh__iv_months(m), od = wh__iv_days(m);
+    double rm = om * f, rd = od * f, rt = (double)us * f;
+    if (!isfinite(rm) || !isfinite(rd) || !isfinite(rt) || fabs(rm) > INT32_MAX ||
+        fabs(rd) > INT32_MAX || fabs(rt) > 9.2e18)
+        wh__fail(q, WEIR_EINVAL, loc, "interval out of range");
+    int64_t mo = (int64_t)rm, dd = (int64_t)rd;
+    double mrem = ts_round((rm - (double)mo) * 30);
+    double srem = ts_round((rd - (double)dd + mrem - (double)(int64_t)mrem) * 86400);
+    if (fabs(srem) >= 86400) {
+        dd += (int64_t)(srem / 86400);
+        srem -= (double)(int64_t)(srem / 86400) * 86400;
+    }
+    dd += (int64_t)mrem;
+    iv_store(q, o, r, mo, dd, (int64_t)rint(rt + srem * 1e6), 0, loc);
+}
+
+static void iv_justify(struct wh_q *q, struct wh_vec *o, size_t r, int64_t m, int64_t us, int fn,
+                       int loc)
+{
+    int64_t mo = wh__iv_months(m), dd = wh__iv_days(m), t = us;
+    if (fn == F_JUSTIFY_INTERVAL && ((dd > 0 && t > 0) || (dd < 0 && t < 0))) {
+        mo += dd / 30;
+        dd %= 30;
+    }
+    if (fn != F_JUSTIFY_DAYS) {
+        dd += t / WH_US_PER_DAY;
+        t %= WH_US_PER_DAY;
+    }
+    if (fn != F_JUSTIFY_HOURS) {
+        mo += dd / 30;
+        dd %= 30;
+        if (mo > 0 && (dd < 0 || (fn == F_JUSTIFY_INTERVAL && dd == 0 && t < 0))) {
+            dd += 30;
+            mo--;
+        } else if (mo < 0 && (dd > 0 || (fn == F_JUSTIFY_INTERVAL && dd == 0 && t > 0))) {
+            dd -= 30;
+            mo++;
+        }
+    }
+    if (fn != F_JUSTIFY_DAYS) {
+        if (dd > 0 && t < 0) {
+            t += WH_US_PER_DAY;
+            dd--;
+        } else if (dd < 0 && t > 0) {
+            t -= WH_US_PER_DAY;
+            dd++;
+        }
+    }
+    iv_store(q, o, r, mo, dd, t, 0, loc);
+}
+
+/* age(x, y): x - y in years, months and days, borrowing as PostgreSQL's timestamp_age. */
+static void ts_age(struct wh_vec *o, size_t r, int64_t x, int64_t y)
+{
+    int64_t y1, y2, t1, t2;
+    unsigned m1, m2, d1, d2;
+    ts_split(x, &y1, &m1, &d1, &t1);
+    ts_split(y, &y2, &m2, &d2, &t2);
+    int64_t us = t1 - t2, mday = (int64_t)d1 - d2, mon = (int64_t)m1 - m2, year = y1 - y2;
+    bool neg = x < y;
+    if (neg) {
+        us = -us;
+        mday = -mday;
+        mon = -mon;
+        year = -year;
+    }
+    while (us < 0) {
+        us += WH_US_PER_DAY;
+        mday--;
+    }
+    while (mday < 0) {
+        mday += neg ? month_days(y1, m1) : month_days(y2, m2);
+        mon--;
+    }
+    while (mon < 0) {
+        mon += 12;
+        year--;
+    }
+    if (neg) {
+        us = -us;
+        mday = -mday;
+        mon = -mon;
+        year = -year;
+    }
+    o->m[r] = wh__iv_pack((int32_t)(year * 12 + mon), (int32_t)mday);
+    o->i[r] = us;
+}
+
+static double extract_interval(struct wh_q *q, const char *f, int64_t m, int64_t us, int loc)
+{
+    int64_t mo = wh__iv_months(m), dd = wh__iv_days(m);
+    if (!strcasecmp(f, "epoch"))
+        return 365.25 * 86400 * (double)(mo / 12) + 30.0 * 86400 * (double)(mo % 12) +
+               86400.0 * (double)dd + (double)us / 1e6;
+    if (!strcasecmp(f, "year"))
+        return (double)(mo / 12);
+    if (!strcasecmp(f, "month"))
+        return (double)(mo % 12);
+    if (!strcasecmp(f, "quarter"))
+        return (double)((mo % 12) / 3 + 1);
+    if (!strcasecmp(f, "decade"))
+        return (double)(mo / 120);
+    if (!strcasecmp(f, "century"))
+        return (double)(mo / 1200);
+    if (!strcasecmp(f, "millennium"))
+        return (double)(mo / 12000);
+    if (!strcasecmp(f, "day"))
+        return (double)dd;
+    if (!strcasecmp(f, "hour"))
+        return (double)(us / 3600000000LL);
+    if (!strcasecmp(f, "minute"))
+        return (double)(us / 60000000 % 60);
+    if (!strcasecmp(f, "second"))
+        return (double)(us % 60000000) / 1e6;
+    if (!strcasecmp(f, "milliseconds"))
+        return (double)(us % 60000000) / 1e3;
+    if (!strcasecmp(f, "microseconds"))
+        return (double)(us % 60000000);
+    wh__fail(q, WEIR_EINVAL, loc, "unit \"%s\" not supported for type interval", f);
+}
+
+/* Fields that to_char prints. */
+struct tc_fields {
+    int64_t year, mon, mday, hour, min, sec, us, doy, days;
+    int dow; /* 0 = Sunday */
+    int64_t iso_year, iso_week;
+    bool tz, iv;
+};
+
+static const char *const tc_months[] = { "January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December" };
+static const char *const tc_days[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
+                                       "Thursday", "Friday", "Saturday" };
+
+static void tc_put(struct wh_q *q, char **buf, size_t *n, size_t *cap, const char *s, size_t l)
+{
+    if (*n + l + 1 > *cap) {
+        size_t nc = (*cap + l + 1) * 2;
+        char *nb = wh__alloc(q, nc);
+        memcpy(nb, *buf, *n);
+        *buf = nb;
+        *cap = nc;
+    }
+    memcpy(*buf + *n, s, l);
+    *n += l;
+    (*buf)[*n] = 0;
+}
+
+/* A name in the pattern's case: "MONTH" upper, "Month" capitalized, "month" lower; padded
+ * to `width` unless in fill mode; `abbr` keeps three letters. */
+static void tc_name(struct wh_q *q, char **buf, size_t *n, size_t *cap, const char *name,
+                    const char *pat, bool abbr, int width, bool fm)
+{
+    char t[16];
+    size_t l = abbr ? 3 : strlen(name), w = width < 0 ? 0 : width > 12 ? 12 : (size_t)width;
+    if (l > 12)
+        l = 12;
+    for (size_t k = 0; k < l; k++) {
+        char c = name[k];
+        if (pat[0] >= 'A' && pat[0] <= 'Z' && pat[1] >= 'A' && pat[1] <= 'Z')
+            c = (char)toupper((unsigned char)c);
+        else if (pat[0] >= 'a' && pat[0] <= 'z')
+            c = (char)tolower((unsigned char)c);
+        t[k] = c;
+    }
+    while (!abbr && !fm && l < w)
+        t[l++] = ' ';
+    tc_put(q, buf, n, cap, t, l);
+}
+
+static char *tc_format(struct wh_q *q, const struct tc_fields *f, const char *pat, int loc)
+{
+    size_t n = 0, cap = strlen(pat) * 4 + 16;
+    char *buf = wh__alloc(q, cap);
+    buf[0] = 0;
+    const char *p = pat;
+    while (*p) {
+        bool fm = false;
+        if (!strncmp(p, "FM", 2) || !strncmp(p, "fm", 2)) {
+            fm = true;
+            p += 2;
+            if (!*p)
+                break;
+        }
+        if (*p == '"') { /* literal text; \" inside */
+            p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    p++;
+                tc_put(q, &buf, &n, &cap, p, 1);
+                p++;
+            }
+            if (*p)
+                p++;
+            continue;
+        }
+        if (*p == '\\' && p[1]) {
+            tc_put(q, &buf, &n, &cap, p + 1, 1);
+            p += 2;
+            continue;
+        }
+        /* Numeric fields: pattern, value, zero-padded width. */
+        static const char *const numpat[] = { "HH24", "HH12", "HH",  "MI", "SS", "MS",
+                                              "US",   "YYYY", "YYY", "YY", "Y",  "IYYY",
+                                              "MM",   "DDD",  "DD",  "D",  "ID", "IW",
+                                              "WW",   "Q",    "CC",  "J" };
+        size_t pl = 0;
+        int which = -1;
+        for (size_t k = 0; k < sizeof numpat / sizeof numpat[0]; k++) {
+            size_t l = strlen(numpat[k]);
+            if (!strncasecmp(p, numpat[k], l) && l > pl &&
+                !(numpat[k][0] == 'D' &&
+                  (p[1] == 'a' || p[1] == 'A' || p[1] == 'y' || p[1] == 'Y'))) {
+                pl = l;
+                which = (int)k;
+            }
+        }
+        /* Names first: "Month", "Mon", "Day", "Dy", AM/PM. */
+        if (!strncasecmp(p, "MONTH", 5)) {
+            if (f->iv || f->mon < 1)
+                goto unsupported;
+            tc_name(q, &buf, &n, &cap, tc_months[f->mon - 1], p, false, 9, fm);
+            p += 5;
+            continue;
+        }
+        if (!strncasecmp(p, "MON", 3)) {
+            if (f->iv || f->mon < 1)
+                goto unsupported;
+            tc_name(q, &buf, &n, &cap, tc_months[f->mon - 1], p, true, 3, fm);
+            p += 3;
+            continue;
+        }
+        if (!strncasecmp(p, "DAY", 3)) {
+            if (f->iv)
+                goto unsupported;
+            tc_name(q, &buf, &n, &cap, tc_days[f->dow], p, false, 9, fm);
+            p += 3;
+            continue;
+        }
+        if (!strncasecmp(p, "DY", 2)) {
+            if (f->iv)
+                goto unsupported;
+            tc_name(q, &buf, &n, &cap, tc_days[f->dow], p, true, 3, fm);
+            p += 2;
+            continue;
+        }
+        if (!strncasecmp(p, "AM", 2) || !strncasecmp(p, "PM", 2)) {
+            const char *s = f->hour % 24 < 12 ? "AM" : "PM";
+            char t[3] = { s[0], s[1], 0 };
+            if (p[0] >= 'a' && p[0] <= 'z') {
+                t[0] = (char)tolower((unsigned char)t[0]);
+                t[1] = (char)tolower((unsigned char)t[1]);
+            }
+            tc_put(q, &buf, &n, &cap, t, 2);
+            p += 2;
+            continue;
+        }
+        if (!strncasecmp(p, "A.M.", 4) || !strncasecmp(p, "P.M.", 4)) {
+            bool am = f->hour % 24 < 12, lo = p[0] >= 'a' && p[0] <= 'z';
+            tc_put(q, &buf, &n, &cap, am ? (lo ? "a.m." : "A.M.") : (lo ? "p.m." : "P.M."), 4);
+            p += 4;
+            continue;
+        }
+        if (!strncmp(p, "TZ", 2) || !strncmp(p, "tz", 2)) {
+            if (f->tz)
+                tc_put(q, &buf, &n, &cap, p[0] == 'T' ? "UTC" : "utc", 3);
+            p += 2;
+            continue;
+        }
+        if (which < 0) {
+            tc_put(q, &buf, &n, &cap, p, 1);
+            p++;
+            continue;
+        }
+        const char *np = numpat[which];
+        int64_t v = 0;
+        int width = 2;
+        if (!strcmp(np, "HH24")) {
+            v = f->hour;
+        } else if (!strcmp(np, "HH12") || !strcmp(np, "HH")) {
+            v = f->hour % 12 == 0 ? 12 : f->hour % 12;
+        } else if (!strcmp(np, "MI")) {
+            v = f->min;
+        } else if (!strcmp(np, "SS")) {
+            v = f->sec;
+        } else if (!strcmp(np, "MS")) {
+            v = f->us / 1000;
+            width = 3;
+        } else if (!strcmp(np, "US")) {
+            v = f->us;
+            width = 6;
+        } else if (!strcmp(np, "YYYY") || !strcmp(np, "IYYY")) {
+            v = np[0] == 'I' ? f->iso_year : f->year;
+            width = 4;
+        } else if (!strcmp(np, "YYY")) {
+            v = f->year % 1000;
+            width = 3;
+        } else if (!strcmp(np, "YY")) {
+            v = f->year % 100;
+        } else if (!strcmp(np, "Y")) {
+            v = f->year % 10;
+            width = 1;
+        } else if (!strcmp(np, "MM")) {
+            v = f->mon;
+        } else if (!strcmp(np, "DDD")) {
+            v = f->iv ? f->days : f->doy;
+            width = 3;
+        } else if (!strcmp(np, "DD")) {
+            v = f->mday;
+        } else if (!strcmp(np, "D")) {
+            v = f->dow + 1;
+            width = 1;
+        } else if (!strcmp(np, "ID")) {
+            v = f->dow == 0 ? 7 : f->dow;
+            width = 1;
+        } else if (!strcmp(np, "IW")) {
+            v = f->iso_week;
+        } else if (!strcmp(np, "WW")) {
+            v = (f->doy - 1) / 7 + 1;
+        } else if (!strcmp(np, "Q")) {
+            v = (f->mon - 1) / 3 + 1;
+            width = 1;
+        } else if (!strcmp(np, "CC")) {
+            v = f->year > 0 ? (f->year + 99) / 100 : -((99 - f->year) / 100);
+        } else { /* J: Julian day */
+            v = f->days + 2440588;
+            width = 1;
+        }
+        if (f->iv && (!strcmp(np, "D") || !strcmp(np, "ID") || !strcmp(np, "IW") ||
+                      !strcmp(np, "WW") || !strcmp(np, "J") || !strcmp(np, "IYYY")))
+            goto unsupported;
+        char t[32];
+        /* Hours, minutes and seconds keep two digits after a minus sign (intervals). */
+        bool hms = np[0] == 'H' || !strcmp(np, "MI") || !strcmp(np, "SS");
+        int l = snprintf(t, sizeof t, "%0*lld", fm ? 1 : width + (hms && v < 0), (long long)v);
+        tc_put(q, &buf, &n, &cap, t, (size_t)(l > 0 ? l : 0));
+        p += pl;
+    }
+    return buf;
+unsupported:
+    wh__fail(q, WEIR_EINVAL, loc, "to_char pattern \"%.20s\" is not supported for %s", p,
+             f->iv ? "interval" : "this value");
+}
+
+static char *ts_to_char(struct wh_q *q, int64_t t, bool tz, const char *pat, int loc)
+{
+    struct tc_fields f = { .tz = tz };
+    int64_t y, tod;
+    unsigned m, d;
+    ts_split(t, &y, &m, &d, &tod);
+    int64_t days = (t - tod) / WH_US_PER_DAY;
+    f.year = y;
+    f.mon = m;
+    f.mday = d;
+    f.hour = tod / 3600000000LL;
+    f.min = tod / 60000000 % 60;
+    f.sec = tod / 1000000 % 60;
+    f.us = tod % 1000000;
+    f.days = days;
+    f.doy = days - wh__days_from_civil(y, 1, 1) + 1;
+    f.dow = (int)(((days % 7) + 7 + 4) % 7);
+    int64_t idow = ((days % 7) + 7 + 3) % 7; /* Monday 0 */
+    int64_t thu = days - idow + 3, ty;
+    unsigned tm, td;
+    wh__civil_from_days(thu, &ty, &tm, &td);
+    f.iso_year = ty;
+    f.iso_week = (thu - wh__days_from_civil(ty, 1, 1)) / 7 + 1;
+    return tc_format(q, &f, pat, loc);
+}
+
+static char *iv_to_char(struct wh_q *q, int64_t m, int64_t us, const char *pat, int loc)
+{
+    struct tc_fields f = { .iv = true };
+    int64_t mo = wh__iv_months(m);
+    f.year = mo / 12;
+    f.mon = mo % 12;
+    f.mday = wh__iv_days(m);
+    f.days = f.mday;
+    f.hour = us / 3600000000LL;
+    f.min = us / 60000000 % 60;
+    f.sec = us / 1000000 % 60;
+    f.us = us % 1000000;
+    return tc_format(q, &f, pat, loc);
 }
 
 static void eval_func(struct wh_q *q, const struct wh_expr *e, struct wh_vec **a, struct wh_vec *o)
@@ -1440,7 +1976,8 @@ static void eval_func(struct wh_q *q, const struct wh_expr *e, struct wh_vec **a
         case F_EXTRACT:
         case F_DATE_PART: {
             int64_t us = a[1]->type == WH_T_DATE ? a[1]->i[r] * WH_US_PER_DAY : a[1]->i[r];
-            double v = extract_field(q, a[0]->s[r], us, e->loc);
+            double v = a[1]->m ? extract_interval(q, a[0]->s[r], a[1]->m[r], us, e->loc)
+                               : extract_field(q, a[0]->s[r], us, e->loc);
             if (o->f)
                 o->f[r] = v;
             else
@@ -1448,32 +1985,57 @@ static void eval_func(struct wh_q *q, const struct wh_expr *e, struct wh_vec **a
             break;
         }
         case F_NOW:
-            o->i[r] = now_us();
+            o->i[r] = q->now; /* fixed per statement, like PostgreSQL's per transaction */
             break;
         case F_ADD_INTERVAL: {
-            int64_t t = a[0]->i[r];
-            if (e->months) {
-                int64_t days = t / WH_US_PER_DAY, rem = t % WH_US_PER_DAY;
-                if (rem < 0) {
-                    rem += WH_US_PER_DAY;
-                    days--;
-                }
-                int64_t y;
-                unsigned m, d;
-                wh__civil_from_days(days, &y, &m, &d);
-                int64_t mm = y * 12 + (m - 1) + e->months;
-                int64_t ny = mm >= 0 ? mm / 12 : -((-mm + 11) / 12);
-                unsigned nm = (unsigned)(mm - ny * 12) + 1;
-                static const unsigned mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-                unsigned lim = mdays[nm - 1];
-                if (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0))
-                    lim = 29;
-                t = wh__days_from_civil(ny, nm, d > lim ? lim : d) * WH_US_PER_DAY + rem;
-            }
+            int64_t t = ts_add_months(a[0]->i[r], e->months);
             if (__builtin_add_overflow(t, e->us, &o->i[r]))
                 wh__fail(q, WEIR_EINVAL, e->loc, "timestamp out of range");
             break;
         }
+        case F_TS_ADD_IV:
+            o->i[r] = ts_add_interval(q, a[0]->i[r], a[1]->m[r], a[1]->i[r], e->neg, e->loc);
+            break;
+        case F_TS_DIFF: {
+            int64_t d;
+            if (__builtin_sub_overflow(a[0]->i[r], a[1]->i[r], &d))
+                wh__fail(q, WEIR_EINVAL, e->loc, "interval out of range");
+            /* PostgreSQL justifies hours into days here ("1 day 02:00:00"). */
+            o->m[r] = wh__iv_pack(0, (int32_t)(d / WH_US_PER_DAY));
+            o->i[r] = d % WH_US_PER_DAY;
+            break;
+        }
+        case F_IV_ADD: {
+            int64_t mo = wh__iv_months(a[0]->m[r]), dd = wh__iv_days(a[0]->m[r]);
+            int64_t mo2 = wh__iv_months(a[1]->m[r]), dd2 = wh__iv_days(a[1]->m[r]);
+            int64_t us2 = a[1]->i[r];
+            if (e->neg) {
+                mo2 = -mo2;
+                dd2 = -dd2;
+                us2 = -us2;
+            }
+            iv_store(q, o, r, mo + mo2, dd + dd2, a[0]->i[r], us2, e->loc);
+            break;
+        }
+        case F_IV_MUL:
+            iv_mul(q, o, r, a[0]->m[r], a[0]->i[r], a[1]->f[r], e->neg, e->loc);
+            break;
+        case F_AGE: {
+            int64_t x = e->nargs == 2 ? a[0]->i[r] : q->now - q->now % WH_US_PER_DAY;
+            int64_t y = e->nargs == 2 ? a[1]->i[r] : a[0]->i[r];
+            ts_age(o, r, x, y);
+            break;
+        }
+        case F_JUSTIFY_DAYS:
+        case F_JUSTIFY_HOURS:
+        case F_JUSTIFY_INTERVAL:
+            iv_justify(q, o, r, a[0]->m[r], a[0]->i[r], e->fn, e->loc);
+            break;
+        case F_TO_CHAR:
+            o->s[r] = a[0]->m
+                          ? iv_to_char(q, a[0]->m[r], a[0]->i[r], a[1]->s[r], e->loc)
+                          : ts_to_char(q, a[0]->i[r], a[0]->type == WH_T_TSTZ, a[1]->s[r], e->loc);
+            break;
         default:
             wh__fail(q, WEIR_EINTERNAL, e->loc, "function %d has no implementation", e->fn);
         }
@@ -1581,7 +2143,13 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
         for (size_t r = 0; r < n; r++) {
             if ((o->nul[r] = a->nul[r]))
                 continue;
-            if (o->f)
+            if (o->m) {
+                int32_t mo = wh__iv_months(a->m[r]), dd = wh__iv_days(a->m[r]);
+                if (mo == INT32_MIN || dd == INT32_MIN || a->i[r] == INT64_MIN)
+                    wh__fail(q, WEIR_EINVAL, e->loc, "interval out of range");
+                o->m[r] = wh__iv_pack(-mo, -dd);
+                o->i[r] = -a->i[r];
+            } else if (o->f)
                 o->f[r] = -a->f[r];
             else if (a->i[r] == INT64_MIN || (o->type == WH_T_INT4 && a->i[r] == INT32_MIN))
                 wh__fail(q, WEIR_EINVAL, e->loc, "%s out of range", wh_type_name(o->type));
@@ -1598,6 +2166,37 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
     }
     case E_CMP:
     case E_DISTINCT: {
+        if (e->kind == E_CMP && e->args[1]->kind == E_CONST && e->args[0]->kind != E_CONST &&
+            (e->op == OP_EQ || e->op == OP_NE)) {
+            /* column = constant: compare against the one value, no broadcast. */
+            struct wh_vec *x = wh__eval(q, e->args[0], rel);
+            const struct wh_vec *c = e->args[1]->cval;
+            struct wh_vec *o = bool_vec(q, n);
+            bool ne = e->op == OP_NE;
+            if (c->nul[0]) {
+                memset(o->nul, 1, n);
+            } else if (x->s && c->s && !x->m) {
+                const char *cs = c->s[0];
+                const char *last = NULL; /* repeated pointers (deduplicated text) */
+                bool lasteq = false;
+                for (size_t r = 0; r < n; r++) {
+                    if ((o->nul[r] = x->nul[r]))
+                        continue;
+                    if (x->s[r] != last) {
+                        last = x->s[r];
+                        lasteq = strcmp(last, cs) == 0;
+                    }
+                    o->i[r] = lasteq != ne;
+                }
+            } else {
+                for (size_t r = 0; r < n; r++) {
+                    if ((o->nul[r] = x->nul[r]))
+                        continue;
+                    o->i[r] = (wh__cmp_rows(x, r, c, 0) == 0) != ne;
+                }
+            }
+            return o;
+        }
         struct wh_vec *x = wh__eval(q, e->args[0], rel), *y = wh__eval(q, e->args[1], rel);
         struct wh_vec *o = bool_vec(q, n);
         for (size_t r = 0; r < n; r++) {
@@ -1761,13 +2360,7 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
                     if (e->neg ? c >= 0 : c <= 0)
                         continue;
                 }
-                o->nul[r] = 0;
-                if (o->s)
-                    o->s[r] = a->s[r];
-                else if (o->f)
-                    o->f[r] = a->f[r];
-                else
-                    o->i[r] = a->i[r];
+                wh__vec_copy_row(o, r, a, r);
             }
         }
         return o;
@@ -1776,13 +2369,8 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
         struct wh_vec *x = wh__eval(q, e->args[0], rel), *y = wh__eval(q, e->args[1], rel);
         struct wh_vec *o = wh__vec_new(q, e->type, e->scale, n);
         for (size_t r = 0; r < n; r++) {
+            wh__vec_copy_row(o, r, x, r);
             o->nul[r] = x->nul[r] || (!y->nul[r] && wh__cmp_rows(x, r, y, r) == 0);
-            if (o->s)
-                o->s[r] = x->s[r];
-            else if (o->f)
-                o->f[r] = x->f[r];
-            else
-                o->i[r] = x->i[r];
         }
         return o;
     }
@@ -1818,22 +2406,19 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
             struct wh_rel *sub = m == n ? (struct wh_rel *)rel : wh__rel_gather(q, rel, idx, m);
             struct wh_vec *v = wh__eval(q, res, sub);
             for (size_t j = 0; j < m; j++) {
-                size_t r = idx[j];
-                o->nul[r] = v->nul[j];
-                if (o->s)
-                    o->s[r] = v->s[j];
-                else if (o->f)
-                    o->f[r] = v->f[j];
-                else
-                    o->i[r] = v->i[j];
+                wh__vec_copy_row(o, idx[j], v, j);
             }
         }
         return o;
     }
-    case E_INTERVAL:
-        wh__fail(q, WEIR_EINVAL, e->loc,
-                 "interval values are only supported in date/timestamp "
-                 "+/- interval");
+    case E_INTERVAL: {
+        struct wh_vec *o = wh__vec_new(q, WH_T_INTERVAL, 0, n);
+        for (size_t r = 0; r < n; r++) {
+            o->i[r] = e->us;
+            o->m[r] = wh__iv_pack((int32_t)e->months, (int32_t)e->days);
+        }
+        return o;
+    }
     case E_FUNC: {
         struct wh_vec **a = wh__calloc(q, (size_t)e->nargs + 1, sizeof *a);
         for (int k = 0; k < e->nargs; k++)
@@ -1844,4 +2429,89 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
     }
     }
     wh__fail(q, WEIR_EINTERNAL, e->loc, "unknown expression kind %d", e->kind);
+}
+
+/* ---- parallel evaluation ---- */
+
+/* Rows [from, to) of v, sharing its memory. */
+static struct wh_vec *vec_slice(struct wh_q *q, const struct wh_vec *v, size_t from, size_t to)
+{
+    struct wh_vec *o = wh__alloc(q, sizeof *o);
+    *o = *v;
+    o->n = to - from;
+    o->nul = v->nul + from;
+    if (v->i)
+        o->i = v->i + from;
+    if (v->f)
+        o->f = v->f + from;
+    if (v->s)
+        o->s = v->s + from;
+    if (v->m)
+        o->m = v->m + from;
+    return o;
+}
+
+struct wh_rel *wh__rel_slice(struct wh_q *q, const struct wh_rel *r, size_t from, size_t to)
+{
+    struct wh_rel *o = wh__alloc(q, sizeof *o);
+    *o = *r;
+    o->n = to - from;
+    o->cols = wh__calloc(q, (size_t)r->ncols + 1, sizeof *o->cols);
+    for (int c = 0; c < r->ncols; c++)
+        if (r->cols[c])
+            o->cols[c] = vec_slice(q, r->cols[c], from, to);
+    return o;
+}
+
+struct eval_par {
+    const struct wh_expr *e;
+    const struct wh_rel *rel;
+    struct wh_vec **parts;
+};
+
+static void eval_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct eval_par *ep = arg;
+    ep->parts[ci] = wh__eval(sub, ep->e, wh__rel_slice(sub, ep->rel, from, to));
+}
+
+struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
+{
+    if (e->kind == E_COL || e->kind == E_CONST)
+        return wh__eval(q, e, rel);
+    size_t nch = wh__par_chunks(q, rel->n, WH_GRANULE);
+    if (nch <= 1)
+        return wh__eval(q, e, rel);
+    struct eval_par ep = { .e = e, .rel = rel };
+    ep.parts = wh__calloc(q, nch + 1, sizeof *ep.parts);
+    wh__par_rows(q, rel->n, nch, eval_chunk, &ep);
+    const struct wh_vec *p0 = ep.parts[0];
+    struct wh_vec *o = wh__alloc(q, sizeof *o);
+    *o = *p0;
+    o->n = rel->n;
+    o->nul = wh__alloc(q, rel->n);
+    o->i = p0->i ? wh__alloc(q, rel->n * sizeof *o->i) : NULL;
+    o->f = p0->f ? wh__alloc(q, rel->n * sizeof *o->f) : NULL;
+    o->s = p0->s ? wh__alloc(q, rel->n * sizeof *o->s) : NULL;
+    o->m = p0->m ? wh__alloc(q, rel->n * sizeof *o->m) : NULL;
+    size_t at = 0;
+    for (size_t c = 0; c < nch; c++) {
+        const struct wh_vec *v = ep.parts[c];
+        if (v->type != p0->type || v->scale != p0->scale || !v->i != !p0->i || !v->f != !p0->f ||
+            !v->s != !p0->s || !v->m != !p0->m || at + v->n > rel->n)
+            wh__fail(q, WEIR_EINTERNAL, e->loc, "parallel evaluation gave mismatched chunks");
+        memcpy(o->nul + at, v->nul, v->n);
+        if (o->i)
+            memcpy(o->i + at, v->i, v->n * sizeof *o->i);
+        if (o->f)
+            memcpy(o->f + at, v->f, v->n * sizeof *o->f);
+        if (o->s)
+            memcpy(o->s + at, v->s, v->n * sizeof *o->s);
+        if (o->m)
+            memcpy(o->m + at, v->m, v->n * sizeof *o->m);
+        at += v->n;
+    }
+    if (at != rel->n)
+        wh__fail(q, WEIR_EINTERNAL, e->loc, "parallel evaluation lost rows");
+    return o;
 }

@@ -14,12 +14,14 @@
 
 struct arena;
 struct weir_err;
+struct wh_pool;
 
 #define WH_GRANULE     8192 /* rows per granule: the unit of compression and pruning */
 #define WH_DEFAULT_MEM ((size_t)1 << 30)
 #define WH_MAX_COLS    1024
 #define WH_MAX_NAME    63
 #define WH_US_PER_DAY  86400000000LL
+#define WH_MAX_THREADS 256
 
 /* A column of n values. Integer-backed types use `i`, floats `f`, text `s`; `nul[r]` is 1
  * for NULL. All memory belongs to the query arena. */
@@ -31,7 +33,21 @@ struct wh_vec {
     int64_t *i;
     double *f;
     const char **s;
+    int64_t *m; /* interval only: wh__iv_pack(months, days); `i` holds the time part (us) */
 };
+
+static inline int64_t wh__iv_pack(int32_t months, int32_t days)
+{
+    return (int64_t)(((uint64_t)(uint32_t)months << 32) | (uint32_t)days);
+}
+static inline int32_t wh__iv_months(int64_t m)
+{
+    return (int32_t)(uint32_t)((uint64_t)m >> 32);
+}
+static inline int32_t wh__iv_days(int64_t m)
+{
+    return (int32_t)(uint32_t)(uint64_t)m;
+}
 
 /* A materialized relation: columns with their qualifier (table alias) and names. */
 struct wh_rel {
@@ -53,6 +69,7 @@ struct wh_coldef {
 struct wh_part {
     uint64_t id;
     uint64_t rows;
+    uint64_t pkey; /* hash of the part's partition value (0 without PARTITION BY) */
 };
 
 struct wh_table {
@@ -62,6 +79,8 @@ struct wh_table {
     size_t nparts;
     struct wh_part *parts;
     uint64_t next_part;
+    char *order_by;     /* sort key: comma-separated column names, or NULL */
+    char *partition_by; /* partition expression (SQL text over the columns), or NULL */
 };
 
 /* A view: the CREATE VIEW statement's text, parsed again whenever it is used. */
@@ -85,10 +104,20 @@ struct wh_db {
     size_t nviews;
     struct wh_view **views;
     size_t mem_limit;
+    int threads;          /* worker threads for one query (>= 1) */
+    struct wh_pool *pool; /* started on first use, rebuilt when `threads` changes */
+    /* Column files whose checksum this handle verified, by identity and stat (an
+     * open-addressing set; a file changed since has another size or mtime). */
+    struct wh_verified *verified;
+    size_t nverified, capverified;
     size_t ntables;
     struct wh_table **tables;
     size_t nschemas;
     char **schemas;
+};
+
+struct wh_verified {
+    uint64_t dev, ino, size, mtime_ns;
 };
 
 struct wh_cte {
@@ -110,6 +139,11 @@ struct wh_q {
     const char *stmt_text; /* the current statement alone */
     size_t stmt_len;
     int view_depth;
+    const struct wh_rel *outer[16]; /* relations of enclosing queries (for error messages) */
+    int nouter;
+    int64_t now; /* now(): the statement's start, microseconds since the epoch */
+    void *amu;   /* pthread_mutex_t guarding the arena while tasks run in parallel, or NULL */
+    bool worker; /* a task's copy of the context: no nested parallelism */
 };
 
 /* Errors (wh_sql.c). `loc` is a byte offset into the SQL or -1. */
@@ -122,8 +156,35 @@ char *wh__strndup(struct wh_q *q, const char *s, size_t n);
 /* Hands a JSON tree (reference stolen) to the query arena, which decrefs it at reset. */
 void wh__hold_json(struct wh_q *q, json_t *j);
 
+/* The worker pool (wh_pool.c). A pool of `threads` runs tasks on threads - 1 workers plus
+ * the caller. wh__pool_run calls fn(arg, i) for every i < ntasks, in any order and on any of
+ * those threads, and returns when all are done; fn must not longjmp. Only one thread may
+ * use a pool at a time (the database's owner). */
+typedef void (*wh_task_fn)(void *arg, size_t i);
+int wh__default_threads(void);
+struct wh_pool *wh__pool_new(int threads);
+void wh__pool_free(struct wh_pool *p);
+int wh__pool_size(const struct wh_pool *p);
+void wh__pool_run(struct wh_pool *p, size_t ntasks, wh_task_fn fn, void *arg);
+/* The database's pool, started (or resized to db->threads) on demand. */
+struct wh_pool *wh__db_pool(struct wh_db *db);
+/* Row-range parallelism. fn(sub, arg, chunk, from, to) runs for each of `nchunks` equal
+ * row ranges of [0, n) on the pool, with `sub` a copy of q whose allocations are serialized
+ * and whose errors (wh__fail) are caught; after all chunks ran, the first failing chunk's
+ * error is raised in q. Chunks write only their own slots of shared output. wh__par_chunks
+ * picks the number of chunks (1 when n is small, inside a task, or with one thread). */
+typedef void (*wh_rows_fn)(struct wh_q *sub, void *arg, size_t chunk, size_t from, size_t to);
+size_t wh__par_chunks(struct wh_q *q, size_t n, size_t min_rows);
+void wh__par_rows(struct wh_q *q, size_t n, size_t nchunks, wh_rows_fn fn, void *arg);
+
 /* Vectors and relations (wh_types.c). */
 struct wh_vec *wh__vec_new(struct wh_q *q, uint8_t type, int16_t scale, size_t n);
+/* Copies row rv of v into row ro of o (same physical type), NULL flag included. */
+void wh__vec_copy_row(struct wh_vec *o, size_t ro, const struct wh_vec *v, size_t rv);
+/* Parses PostgreSQL interval text ("1 year 2 mons 3 days 04:05:06", "-90 minutes",
+ * "2 weeks"); false when it is not valid. Each part must fit its field. */
+bool wh__parse_interval(const char *s, int32_t *months, int32_t *days, int64_t *us);
+void wh__fmt_interval(int32_t months, int32_t days, int64_t us, char *buf, size_t len);
 bool wh__type_is_int(uint8_t t);     /* physically int64 */
 bool wh__type_is_float(uint8_t t);   /* physically double */
 bool wh__type_is_numeric(uint8_t t); /* ints, numeric, floats */
@@ -154,8 +215,11 @@ struct wh_table *wh__table_find(struct wh_db *db, const char *schema, const char
 bool wh__schema_exists(struct wh_db *db, const char *schema);
 void wh__schema_create(struct wh_q *q, const char *schema, bool if_not_exists, int loc);
 void wh__schema_drop(struct wh_q *q, const char *schema, bool missing_ok, bool cascade, int loc);
+/* Creates a table; `order_by` (column names) and `partition_by` (an expression) may be NULL
+ * and must have passed wh__layout_check. */
 void wh__table_create(struct wh_q *q, const char *schema, const char *name,
-                      const struct wh_coldef *cols, int ncols, int loc);
+                      const struct wh_coldef *cols, int ncols, const char *order_by,
+                      const char *partition_by, int loc);
 void wh__table_drop(struct wh_q *q, struct wh_table *t);
 /* Writes `rel` (columns already of the table's types) as a new part and publishes it. */
 void wh__table_append(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel);
@@ -187,6 +251,13 @@ struct wh_prune {
  * holds a superset of the matching rows (the caller still filters). */
 struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const bool *want,
                                      const char *qual, const struct wh_prune *pr, int npr);
+/* For `ORDER BY column c [DESC] LIMIT k` over the whole table (c integer-backed): reads the
+ * wanted columns of only the granules whose min/max can hold one of the first k rows, and
+ * stores in *rowids each result row's number as wh__table_scan numbers them. Returns NULL
+ * (nothing read) when the granule statistics do not allow it. */
+struct wh_rel *wh__table_scan_topn(struct wh_q *q, struct wh_table *t, const bool *want,
+                                   const char *qual, int c, bool desc, bool nulls_first, size_t k,
+                                   uint32_t **rowids);
 /* Merges small parts into one (all parts when `force`): automatic after inserts once more
  * than 8 small parts exist, and VACUUM / OPTIMIZE TABLE. Crash-safe like an insert. */
 void wh__table_optimize(struct wh_q *q, struct wh_table *t, bool force);
@@ -271,6 +342,15 @@ enum wh_fn {
     F_JSON_PATH,
     F_JSON_PATH_TEXT,
     F_ADD_INTERVAL,
+    F_TS_ADD_IV, /* timestamp + interval (args[1]; e->neg subtracts) */
+    F_TS_DIFF,   /* timestamp - timestamp: an interval */
+    F_IV_ADD,    /* interval +/- interval (e->neg subtracts) */
+    F_IV_MUL,    /* interval * or / number (e->neg divides) */
+    F_AGE,
+    F_TO_CHAR,
+    F_JUSTIFY_DAYS,
+    F_JUSTIFY_HOURS,
+    F_JUSTIFY_INTERVAL,
 };
 
 /* A bound expression: types resolved, columns as indexes into the input relation. */
@@ -284,6 +364,7 @@ struct wh_expr {
     struct wh_vec *cval; /* E_CONST: one row */
     bool neg, ci;
     int64_t months, us; /* E_INTERVAL, F_ADD_INTERVAL: the interval (days as 86400 s) */
+    int64_t days;       /* E_INTERVAL: the day part (us excludes it) */
 };
 
 /* Binding context. `rel` gives the columns; in a grouped query `rel` is the grouped
@@ -303,6 +384,10 @@ struct wh_bind {
 struct wh_expr *wh__bind(struct wh_q *q, struct wh_bind *bc, json_t *node);
 struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh_expr *c, int loc);
 struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel);
+/* wh__eval over row chunks on the worker pool, concatenated in order: the same result. */
+struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel);
+/* Rows [from, to) of r, sharing its column memory. */
+struct wh_rel *wh__rel_slice(struct wh_q *q, const struct wh_rel *r, size_t from, size_t to);
 void wh__typename(struct wh_q *q, json_t *tn, uint8_t *type, int16_t *scale, int32_t *typmod);
 bool wh__is_agg(json_t *funccall_body);
 /* Gives args[0..n) (NULL entries skipped) their common type, casting them; untyped literals
@@ -320,6 +405,18 @@ struct wh_vec *wh__conform(struct wh_q *q, const struct wh_vec *v, const struct 
                            int loc);
 /* Resolves a RangeVar body to a table; fails with NOTFOUND unless `missing_ok`. */
 struct wh_table *wh__rangevar_table(struct wh_q *q, json_t *rv, bool missing_ok);
+
+/* Table layout (wh_sql.c). wh__layout_check fails the query unless t's order_by names its
+ * columns and its partition_by is one expression over them (no aggregates, windows or
+ * subqueries). wh__layout_sort returns rel (the table's columns) ordered by t's sort key;
+ * wh__layout_hash fills h[r] with a hash of row r's partition value. */
+void wh__layout_check(struct wh_q *q, const struct wh_table *t, int loc);
+struct wh_rel *wh__layout_sort(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel);
+void wh__layout_hash(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
+                     uint64_t *h);
+/* Sorts rows by keys (stable); returns the permutation. */
+uint32_t *wh__sort_perm(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
+                        const bool *nfirst, size_t n);
 
 /* COPY (wh_copy.c). */
 uint64_t wh__copy(struct wh_q *q, json_t *stmt);

@@ -5,6 +5,7 @@
 #include "warehouse/warehouse.h"
 
 #include <pg_query.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,14 @@ void wh__fail(struct wh_q *q, int code, int loc, const char *fmt, ...)
 
 void *wh__alloc(struct wh_q *q, size_t n)
 {
-    void *p = arena_alloc(q->a, n ? n : 1);
+    void *p;
+    if (q->amu) {
+        pthread_mutex_lock(q->amu);
+        p = arena_alloc(q->a, n ? n : 1);
+        pthread_mutex_unlock(q->amu);
+    } else {
+        p = arena_alloc(q->a, n ? n : 1);
+    }
     if (!p)
         wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit of %zu bytes exceeded", q->db->mem_limit);
     return p;
@@ -90,7 +98,12 @@ void wh__hold_json(struct wh_q *q, json_t *j)
 {
     if (!j)
         wh__fail(q, WEIR_EINTERNAL, -1, "cannot build a parse tree");
-    if (arena_on_reset(q->a, decref_cb, j) < 0) {
+    if (q->amu)
+        pthread_mutex_lock(q->amu);
+    int rc = arena_on_reset(q->a, decref_cb, j);
+    if (q->amu)
+        pthread_mutex_unlock(q->amu);
+    if (rc < 0) {
         json_decref(j);
         wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
     }
@@ -106,6 +119,7 @@ int wh_open(const char *dir, struct wh_db **out, struct weir_err *err)
     struct wh_db *db = xcalloc(1, sizeof *db);
     db->dir = xstrdup(dir);
     db->mem_limit = WH_DEFAULT_MEM;
+    db->threads = wh__default_threads();
     int rc = wh__catalog_load(db, err);
     if (rc < 0) {
         wh_close(db);
@@ -127,6 +141,8 @@ void wh_close(struct wh_db *db)
         free(db->schemas[k]);
     for (size_t k = 0; k < db->nviews; k++)
         wh__view_free(db->views[k]);
+    wh__pool_free(db->pool);
+    free(db->verified);
     free(db->views);
     free(db->tables);
     free(db->schemas);
@@ -137,6 +153,29 @@ void wh_close(struct wh_db *db)
 void wh_set_mem_limit(struct wh_db *db, size_t bytes)
 {
     db->mem_limit = bytes ? bytes : WH_DEFAULT_MEM;
+}
+
+void wh_set_threads(struct wh_db *db, int threads)
+{
+    if (threads <= 0)
+        threads = wh__default_threads();
+    db->threads = threads > WH_MAX_THREADS ? WH_MAX_THREADS : threads;
+}
+
+int wh_threads(const struct wh_db *db)
+{
+    return db->threads;
+}
+
+struct wh_pool *wh__db_pool(struct wh_db *db)
+{
+    if (db->pool && wh__pool_size(db->pool) != db->threads) {
+        wh__pool_free(db->pool);
+        db->pool = NULL;
+    }
+    if (!db->pool && db->threads > 1)
+        db->pool = wh__pool_new(db->threads);
+    return db->pool;
 }
 
 /* ---- statements ---- */
@@ -186,9 +225,175 @@ static void result_set(struct wh_result *res, const char *tag, uint64_t n)
     res->affected = n;
 }
 
+/* ---- table layout: WITH (order_by = 'a, b', partition_by = 'expr') ---- */
+
+/* The columns of t's sort key; fails when one is missing. Returns their number. */
+static int layout_keys(struct wh_q *q, const struct wh_table *t, int *cols, int loc)
+{
+    int n = 0;
+    const char *p = t->order_by;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && e[-1] == ' ')
+            e--;
+        if (e == s)
+            continue;
+        int c = -1;
+        for (int k = 0; k < t->ncols; k++)
+            if (strlen(t->cols[k].name) == (size_t)(e - s) &&
+                !strncmp(t->cols[k].name, s, (size_t)(e - s)))
+                c = k;
+        if (c < 0)
+            wh__fail(q, WEIR_EINVAL, loc, "order_by column \"%.*s\" does not exist in \"%s\"",
+                     (int)(e - s), s, t->name);
+        if (n >= WH_MAX_COLS)
+            wh__fail(q, WEIR_EINVAL, loc, "order_by has too many columns");
+        cols[n++] = c;
+    }
+    return n;
+}
+
+static bool has_key(json_t *j, const char *key)
+{
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            if (!strcmp(k, key) || has_key(v, key))
+                return true;
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            if (has_key(v, key))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Binds t's partition expression over `rel`, whose columns are t's. */
+static struct wh_expr *layout_expr(struct wh_q *q, const struct wh_table *t,
+                                   const struct wh_rel *rel, int loc)
+{
+    char *sql = arena_printf(q->a, "SELECT %s", t->partition_by);
+    if (!sql)
+        wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
+    PgQueryParseResult pr = pg_query_parse(sql);
+    if (pr.error) {
+        pg_query_free_parse_result(pr);
+        wh__fail(q, WEIR_EINVAL, loc, "partition_by \"%s\" is not an expression", t->partition_by);
+    }
+    json_t *tree = json_loads(pr.parse_tree, 0, NULL);
+    pg_query_free_parse_result(pr);
+    wh__hold_json(q, tree);
+    json_t *stmts = json_object_get(tree, "stmts");
+    json_t *sel = json_object_get(json_object_get(json_array_get(stmts, 0), "stmt"), "SelectStmt");
+    json_t *tl = json_object_get(sel, "targetList");
+    if (json_array_size(stmts) != 1 || !sel || json_array_size(tl) != 1 ||
+        json_object_size(sel) != 3) /* targetList, limitOption, op */
+        wh__fail(q, WEIR_EINVAL, loc, "partition_by \"%s\" must be one expression",
+                 t->partition_by);
+    json_t *val = json_object_get(json_object_get(json_array_get(tl, 0), "ResTarget"), "val");
+    if (has_key(val, "SubLink") || has_key(val, "over"))
+        wh__fail(q, WEIR_EINVAL, loc, "partition_by cannot hold subqueries or window functions");
+    struct wh_rel *r = wh__rel_new(q, t->ncols, rel->n);
+    for (int c = 0; c < t->ncols; c++) {
+        r->cols[c] = rel->cols[c];
+        r->names[c] = t->cols[c].name;
+    }
+    /* The expression is parsed from its own text: positions point into it, not into the
+     * statement, so errors carry none. */
+    const char *saved = q->sql;
+    q->sql = NULL;
+    struct wh_bind bc = { .rel = r, .agg_where = "partition_by" };
+    struct wh_expr *e = wh__bind(q, &bc, val);
+    q->sql = saved;
+    return e;
+}
+
+void wh__layout_check(struct wh_q *q, const struct wh_table *t, int loc)
+{
+    int *cols = wh__calloc(q, (size_t)t->ncols + WH_MAX_COLS + 1, sizeof *cols);
+    if (t->order_by && layout_keys(q, t, cols, loc) == 0)
+        wh__fail(q, WEIR_EINVAL, loc, "order_by names no column");
+    if (!t->partition_by)
+        return;
+    /* Bind over zero rows of the right types: names and types are checked. */
+    struct wh_rel *r = wh__rel_new(q, t->ncols, 0);
+    for (int c = 0; c < t->ncols; c++)
+        r->cols[c] = wh__vec_new(q, t->cols[c].type, t->cols[c].scale, 0);
+    struct wh_expr *e = layout_expr(q, t, r, loc);
+    if (e->type == WH_T_INTERVAL)
+        wh__fail(q, WEIR_EINVAL, loc, "partition_by cannot be an interval");
+}
+
+struct wh_rel *wh__layout_sort(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel)
+{
+    if (!t->order_by || rel->n < 2)
+        return (struct wh_rel *)rel;
+    int *cols = wh__calloc(q, (size_t)WH_MAX_COLS + 1, sizeof *cols);
+    int nk = layout_keys(q, t, cols, -1);
+    struct wh_vec **keys = wh__calloc(q, (size_t)nk + 1, sizeof *keys);
+    bool *desc = wh__calloc(q, (size_t)nk + 1, sizeof *desc);
+    bool *nfirst = wh__calloc(q, (size_t)nk + 1, sizeof *nfirst);
+    for (int k = 0; k < nk; k++)
+        keys[k] = rel->cols[cols[k]];
+    uint32_t *perm = wh__sort_perm(q, keys, nk, desc, nfirst, rel->n);
+    return wh__rel_gather(q, rel, perm, rel->n);
+}
+
+void wh__layout_hash(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
+                     uint64_t *h)
+{
+    struct wh_rel *r = wh__rel_new(q, t->ncols, rel->n);
+    for (int c = 0; c < t->ncols; c++) {
+        r->cols[c] = rel->cols[c];
+        r->names[c] = t->cols[c].name;
+    }
+    struct wh_vec *v = wh__eval_par(q, layout_expr(q, t, rel, -1), r);
+    for (size_t i = 0; i < rel->n; i++)
+        h[i] = wh__hash_row(v, i, 0x5eed) | 1; /* never 0: that is "no partition" */
+}
+
+/* Reads WITH (order_by = '...', partition_by = '...') storage options. */
+static void layout_options(struct wh_q *q, json_t *opts, const char **order_by,
+                           const char **partition_by)
+{
+    size_t i;
+    json_t *o;
+    *order_by = *partition_by = NULL;
+    json_array_foreach(opts, i, o) {
+        json_t *de = json_object_get(o, "DefElem");
+        const char *name = json_string_value(json_object_get(de, "defname"));
+        const char *val = json_string_value(
+            json_object_get(json_object_get(json_object_get(de, "arg"), "String"), "sval"));
+        int loc = wh__loc(o);
+        if (!name || json_object_get(de, "defnamespace"))
+            wh__fail(q, WEIR_EINVAL, loc, "unsupported CREATE TABLE option");
+        if (strcmp(name, "order_by") && strcmp(name, "partition_by"))
+            wh__fail(q, WEIR_EINVAL, loc,
+                     "CREATE TABLE option \"%s\" is not supported (only order_by and "
+                     "partition_by)",
+                     name);
+        if (!val || !*val)
+            wh__fail(q, WEIR_EINVAL, loc, "%s needs a string value, as in %s = 'col'", name, name);
+        if (strlen(val) > 1000)
+            wh__fail(q, WEIR_ETOOBIG, loc, "%s is longer than 1000 bytes", name);
+        *(name[0] == 'o' ? order_by : partition_by) = val;
+    }
+}
+
 static void create_table(struct wh_q *q, json_t *b, struct wh_result *res)
 {
-    static const char *const ok[] = { "relation", "tableElts", "oncommit", "if_not_exists", NULL };
+    static const char *const ok[] = { "relation",      "tableElts", "oncommit",
+                                      "if_not_exists", "options",   NULL };
     const char *k;
     json_t *v;
     json_object_foreach(b, k, v) {
@@ -235,7 +440,15 @@ static void create_table(struct wh_q *q, json_t *b, struct wh_result *res)
                          ct ? ct : "?");
         }
     }
-    wh__table_create(q, schema ? schema : "public", name, cols, n, loc);
+    const char *ob, *pb;
+    layout_options(q, json_object_get(b, "options"), &ob, &pb);
+    struct wh_table lt = { .name = (char *)name,
+                           .ncols = n,
+                           .cols = cols,
+                           .order_by = (char *)ob,
+                           .partition_by = (char *)pb };
+    wh__layout_check(q, &lt, loc);
+    wh__table_create(q, schema ? schema : "public", name, cols, n, ob, pb, loc);
     result_set(res, "CREATE TABLE", 0);
 }
 
@@ -478,7 +691,15 @@ static void ctas_stmt(struct wh_q *q, json_t *b, struct wh_result *res)
                 wh__fail(q, WEIR_ECONFLICT, loc, "column \"%s\" specified more than once",
                          cols[c].name);
     }
-    wh__table_create(q, schema ? schema : "public", name, cols, src->ncols, loc);
+    const char *ob, *pb;
+    layout_options(q, json_object_get(into, "options"), &ob, &pb);
+    struct wh_table lt = { .name = (char *)name,
+                           .ncols = src->ncols,
+                           .cols = cols,
+                           .order_by = (char *)ob,
+                           .partition_by = (char *)pb };
+    wh__layout_check(q, &lt, loc);
+    wh__table_create(q, schema ? schema : "public", name, cols, src->ncols, ob, pb, loc);
     struct wh_table *t = wh__table_find(q->db, schema ? schema : "public", name);
     uint64_t n = insert_rel(q, t, src, NULL, loc);
     result_set(res, "SELECT", n);
@@ -595,6 +816,34 @@ static void alter_stmt(struct wh_q *q, json_t *b, struct wh_result *res)
     result_set(res, "ALTER TABLE", 0);
 }
 
+/* SET threads = n | TO DEFAULT, RESET threads: the only setting so far. */
+static void set_stmt(struct wh_q *q, json_t *b, struct wh_result *res)
+{
+    const char *kind = json_string_value(json_object_get(b, "kind"));
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (!name || strcmp(name, "threads"))
+        wh__fail(q, WEIR_EINVAL, -1, "unknown setting '%s' (only 'threads' can be SET)",
+                 name ? name : "");
+    if (!strcmp(kind, "VAR_SET_DEFAULT") || !strcmp(kind, "VAR_RESET")) {
+        wh_set_threads(q->db, 0);
+    } else {
+        json_t *args = json_object_get(b, "args");
+        json_t *c = json_object_get(json_array_get(args, 0), "A_Const");
+        json_t *iv = json_object_get(json_object_get(c, "ival"), "ival");
+        if (!strcmp(kind, "VAR_SET_VALUE") && json_array_size(args) == 1 && c &&
+            json_object_get(c, "ival") && !json_object_get(c, "isnull")) {
+            /* libpg_query drops integer 0 (and negatives) from its JSON: both mean default. */
+            long long n = iv ? json_integer_value(iv) : 0;
+            if (n > WH_MAX_THREADS)
+                wh__fail(q, WEIR_EINVAL, -1, "threads must be between 0 and %d", WH_MAX_THREADS);
+            wh_set_threads(q->db, (int)n);
+        } else {
+            wh__fail(q, WEIR_EINVAL, -1, "SET threads needs an integer (0 for the default)");
+        }
+    }
+    result_set(res, "SET", 0);
+}
+
 static void run_stmt(struct wh_q *q, json_t *stmt, struct wh_result *res)
 {
     const char *ty = wh__node_type(stmt);
@@ -670,6 +919,8 @@ static void run_stmt(struct wh_q *q, json_t *stmt, struct wh_result *res)
         rename_stmt(q, b, res);
     } else if (!strcmp(ty, "AlterTableStmt")) {
         alter_stmt(q, b, res);
+    } else if (!strcmp(ty, "VariableSetStmt")) {
+        set_stmt(q, b, res);
     } else if (!strcmp(ty, "TransactionStmt")) {
         const char *kind = json_string_value(json_object_get(b, "kind"));
         if (!strcmp(kind, "TRANS_STMT_BEGIN") || !strcmp(kind, "TRANS_STMT_START")) {
@@ -716,6 +967,8 @@ static struct wh_rel *copy_out(struct wh_q *q, const struct wh_rel *r)
                 w->f[i] = v->f[i];
             else
                 w->i[i] = v->i ? v->i[i] : 0;
+            if (w->m)
+                w->m[i] = v->m ? v->m[i] : 0;
         }
         o->cols[c] = w;
         o->names[c] = wh__strdup(q, r->names[c] ? r->names[c] : "?column?");
@@ -733,6 +986,9 @@ static int exec_one(struct wh_db *db, json_t *stmt, const char *sql, size_t off,
     q.sql = sql;
     q.stmt_text = sql + off;
     q.stmt_len = len;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    q.now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     q.a = arena_new(db->mem_limit);
     struct wh_result *res = xcalloc(1, sizeof *res);
     struct arena *ra = NULL;
@@ -920,6 +1176,14 @@ int64_t wh_result_int(const struct wh_result *r, size_t row, size_t col)
 {
     const struct wh_vec *v = r->rel->cols[col];
     return v->i ? v->i[row] : v->f ? (int64_t)v->f[row] : 0;
+}
+
+void wh_result_interval(const struct wh_result *r, size_t row, size_t col, int32_t *months,
+                        int32_t *days)
+{
+    const struct wh_vec *v = r->rel->cols[col];
+    *months = v->m ? wh__iv_months(v->m[row]) : 0;
+    *days = v->m ? wh__iv_days(v->m[row]) : 0;
 }
 
 double wh_result_double(const struct wh_result *r, size_t row, size_t col)

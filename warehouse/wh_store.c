@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -162,6 +163,8 @@ void wh__table_free(struct wh_table *t)
     free(t->parts);
     free(t->schema);
     free(t->name);
+    free(t->order_by);
+    free(t->partition_by);
     free(t);
 }
 
@@ -190,11 +193,16 @@ static char *manifest_dump(const struct wh_table *t)
                             (int)t->cols[c].type, "scale", (int)t->cols[c].scale, "typmod",
                             (int)t->cols[c].typmod, "notnull", (int)t->cols[c].notnull));
     for (size_t p = 0; p < t->nparts; p++)
-        json_array_append_new(parts, json_pack("{s:I,s:I}", "id", (json_int_t)t->parts[p].id,
-                                               "rows", (json_int_t)t->parts[p].rows));
+        json_array_append_new(parts, json_pack("{s:I,s:I,s:I}", "id", (json_int_t)t->parts[p].id,
+                                               "rows", (json_int_t)t->parts[p].rows, "pkey",
+                                               (json_int_t)t->parts[p].pkey));
     json_t *m = json_pack("{s:i,s:s,s:s,s:o,s:o,s:I}", "format", MANIFEST_FORMAT, "schema",
                           t->schema, "name", t->name, "columns", cols, "parts", parts, "next_part",
                           (json_int_t)t->next_part);
+    if (m && t->order_by)
+        json_object_set_new(m, "order_by", json_string(t->order_by));
+    if (m && t->partition_by)
+        json_object_set_new(m, "partition_by", json_string(t->partition_by));
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     return s;
@@ -259,7 +267,12 @@ static struct wh_table *manifest_load(const char *path, struct weir_err *err)
         json_t *pj = json_array_get(parts, p);
         t->parts[p].id = (uint64_t)json_integer_value(json_object_get(pj, "id"));
         t->parts[p].rows = (uint64_t)json_integer_value(json_object_get(pj, "rows"));
+        t->parts[p].pkey = (uint64_t)json_integer_value(json_object_get(pj, "pkey"));
     }
+    const char *ob = json_string_value(json_object_get(m, "order_by"));
+    const char *pb = json_string_value(json_object_get(m, "partition_by"));
+    t->order_by = ob ? xstrdup(ob) : NULL;
+    t->partition_by = pb ? xstrdup(pb) : NULL;
     json_decref(m);
     return t;
 bad:
@@ -530,7 +543,8 @@ void wh__schema_drop(struct wh_q *q, const char *schema, bool missing_ok, bool c
 }
 
 void wh__table_create(struct wh_q *q, const char *schema, const char *name,
-                      const struct wh_coldef *cols, int ncols, int loc)
+                      const struct wh_coldef *cols, int ncols, const char *order_by,
+                      const char *partition_by, int loc)
 {
     if (!wh__schema_exists(q->db, schema))
         wh__fail(q, WEIR_ENOTFOUND, loc, "schema \"%s\" does not exist", schema);
@@ -540,6 +554,11 @@ void wh__table_create(struct wh_q *q, const char *schema, const char *name,
         wh__fail(q, WEIR_EINVAL, loc, "invalid table name \"%s\"", name);
     if (ncols < 1 || ncols > WH_MAX_COLS)
         wh__fail(q, WEIR_EINVAL, loc, "a table needs 1 to %d columns", WH_MAX_COLS);
+    for (int c = 0; c < ncols; c++)
+        if (cols[c].type == WH_T_INTERVAL || cols[c].type == WH_T_UNKNOWN)
+            wh__fail(q, WEIR_EINVAL, loc,
+                     "column \"%s\" has type %s, which tables cannot store (cast it to text)",
+                     cols[c].name, cols[c].type == WH_T_INTERVAL ? "interval" : "unknown");
     struct wh_table *t = xcalloc(1, sizeof *t);
     t->schema = xstrdup(schema);
     t->name = xstrdup(name);
@@ -551,6 +570,8 @@ void wh__table_create(struct wh_q *q, const char *schema, const char *name,
         t->cols[c] = cols[c];
         t->cols[c].name = xstrdup(cols[c].name);
     }
+    t->order_by = order_by ? xstrdup(order_by) : NULL;
+    t->partition_by = partition_by ? xstrdup(partition_by) : NULL;
     /* Build the folder under a dot name and rename it into place: atomic creation. */
     char *tmp = arena_printf(q->a, "%s/%s/.new-%s", q->db->dir, schema, name);
     char *fin = arena_printf(q->a, "%s/%s/%s", q->db->dir, schema, name);
@@ -862,40 +883,271 @@ static void write_column(struct wh_q *q, const char *path, const struct wh_vec *
     check_io(q, write_all(path, file, total, q->err));
 }
 
-static void free_ptr(void *p)
+/* One granule to decode: where it is in the file, where its rows go, and (text) the block
+ * that receives its strings. */
+struct gran_job {
+    struct gran gr;
+    size_t row;
+    char *blk;
+};
+
+struct col_read {
+    const char *data;
+    struct wh_vec *v;
+    uint8_t codec;
+    struct gran_job *jobs;
+    size_t njobs, per_task;
+    bool *bad;
+};
+
+struct mapping {
+    void *p;
+    size_t len;
+};
+
+static void unmap_cb(void *arg)
 {
-    free(p);
+    struct mapping *m = arg;
+    munmap(m->p, m->len);
+    free(m);
 }
 
-/* Reads one column file of `rows` rows into v starting at row `at`. */
+static size_t ver_slot(const struct wh_db *db, const struct wh_verified *v)
+{
+    uint64_t h = (v->ino * 0x9e3779b97f4a7c15ULL) ^ v->dev ^ (v->mtime_ns * 31) ^ v->size;
+    return (size_t)(h ^ (h >> 29)) & (db->capverified - 1);
+}
+
+static bool ver_same(const struct wh_verified *a, const struct wh_verified *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+/* Whether this handle already verified the file's checksum (parts are immutable). */
+static bool ver_has(const struct wh_db *db, const struct wh_verified *v)
+{
+    if (!db->capverified)
+        return false;
+    for (size_t s = ver_slot(db, v);; s = (s + 1) & (db->capverified - 1)) {
+        if (!db->verified[s].ino && !db->verified[s].size)
+            return false;
+        if (ver_same(&db->verified[s], v))
+            return true;
+    }
+}
+
+static void ver_add(struct wh_db *db, const struct wh_verified *v)
+{
+    if (ver_has(db, v))
+        return;
+    if ((db->nverified + 1) * 2 > db->capverified) {
+        struct wh_verified *old = db->verified;
+        size_t oc = db->capverified;
+        db->capverified = oc ? oc * 2 : 1024;
+        if (db->capverified > ((size_t)1 << 20)) { /* bounded: start over */
+            db->capverified = 1024;
+            oc = 0;
+        }
+        db->verified = xcalloc(db->capverified, sizeof *db->verified);
+        db->nverified = 0;
+        for (size_t k = 0; k < oc; k++)
+            if (old[k].ino || old[k].size)
+                ver_add(db, &old[k]);
+        free(old);
+    }
+    size_t s = ver_slot(db, v);
+    while (db->verified[s].ino || db->verified[s].size)
+        s = (s + 1) & (db->capverified - 1);
+    db->verified[s] = *v;
+    db->nverified++;
+}
+
+/* Maps a column file read-only for the rest of the statement (unmapped at arena reset);
+ * `id` receives its identity for the verified-checksum set. */
+static const char *map_file(struct wh_q *q, const char *path, size_t *len, struct wh_verified *id)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        check_io(q, io_fail(q->err, "cannot open", path));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        check_io(q, io_fail(q->err, "cannot stat", path));
+    }
+    *len = (size_t)st.st_size;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    id->size = (uint64_t)st.st_size;
+    id->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    if (*len == 0) {
+        close(fd);
+        return "";
+    }
+    void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        check_io(q, io_fail(q->err, "cannot map", path));
+    struct mapping *m = xmalloc(sizeof *m);
+    m->p = p;
+    m->len = *len;
+    if (arena_on_reset(q->a, unmap_cb, m) < 0) {
+        unmap_cb(m);
+        wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
+    }
+    return p;
+}
+
+#define CRC_CHUNK ((size_t)4 << 20)
+
+struct crc_job {
+    const char *data;
+    size_t len;
+    uint32_t *crc; /* per chunk */
+};
+
+static void crc_task(void *arg, size_t i)
+{
+    struct crc_job *j = arg;
+    size_t off = i * CRC_CHUNK, n = j->len - off < CRC_CHUNK ? j->len - off : CRC_CHUNK;
+    j->crc[i] = (uint32_t)crc32(0, (const Bytef *)j->data + off, (uInt)n);
+}
+
+/* CRC-32 of data[0..len), in 4 MiB chunks on the pool, combined in order. */
+static uint32_t file_crc(struct wh_q *q, const char *data, size_t len)
+{
+    size_t nch = (len + CRC_CHUNK - 1) / CRC_CHUNK;
+    if (nch < 2 || q->worker || q->db->threads < 2)
+        return (uint32_t)crc32(0, (const Bytef *)data, (uInt)len);
+    struct crc_job j = { data, len, wh__alloc(q, nch * sizeof(uint32_t)) };
+    wh__pool_run(wh__db_pool(q->db), nch, crc_task, &j);
+    uLong c = j.crc[0];
+    for (size_t i = 1; i < nch; i++) {
+        size_t n = len - i * CRC_CHUNK < CRC_CHUNK ? len - i * CRC_CHUNK : CRC_CHUNK;
+        c = crc32_combine(c, j.crc[i], (z_off_t)n);
+    }
+    return (uint32_t)c;
+}
+
+/* Decompresses and decodes one granule into its rows of v, using `raw` (at least the
+ * granule's raw size) as scratch. Returns false for corrupt data. */
+static bool gran_decode(struct col_read *cr, size_t i, char *raw)
+{
+    struct gran_job *j = &cr->jobs[i];
+    struct wh_vec *v = cr->v;
+    const struct gran *gr = &j->gr;
+    if (cr->codec == CODEC_LZ4) {
+        int n = LZ4_decompress_safe(cr->data + gr->off, raw, (int)gr->csize, (int)gr->rawsize);
+        if (n < 0 || (size_t)n != gr->rawsize)
+            goto corrupt;
+    } else if (cr->codec == CODEC_ZSTD) {
+        size_t n = ZSTD_decompress(raw, gr->rawsize, cr->data + gr->off, gr->csize);
+        if (ZSTD_isError(n) || n != gr->rawsize)
+            goto corrupt;
+    } else {
+        goto corrupt;
+    }
+    size_t bm = (gr->rows + 7) / 8, row = j->row;
+    const char *p = raw + bm;
+    if (v->s) {
+        const char *sp = p + (size_t)gr->rows * 4, *end = raw + gr->rawsize;
+        char *blk = j->blk; /* holds the granule's strings, NUL-terminated */
+        /* Repeated values (low-cardinality columns) are stored once: a small direct-mapped
+         * cache of recent strings, given up when most lookups miss. */
+        const char *cache[256] = { 0 };
+        uint32_t clen[256];
+        uint32_t miss = 0;
+        bool dedup = true;
+        for (uint32_t k = 0; k < gr->rows; k++) {
+            uint32_t l;
+            memcpy(&l, p + 4 * k, 4);
+            v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
+            if ((size_t)(end - sp) < l)
+                goto corrupt;
+            if (v->nul[row + k]) {
+                v->s[row + k] = NULL;
+                continue;
+            }
+            if (dedup) {
+                uint64_t a = 0, b = 0;
+                memcpy(&a, sp, l < 8 ? l : 8);
+                if (l > 8)
+                    memcpy(&b, sp + l - 8, 8);
+                uint64_t hh = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xff51afd7ed558ccdULL) ^ l;
+                size_t slot = (size_t)(hh >> 56);
+                if (cache[slot] && clen[slot] == l && !memcmp(cache[slot], sp, l)) {
+                    v->s[row + k] = cache[slot];
+                    sp += l;
+                    continue;
+                }
+                cache[slot] = blk;
+                clen[slot] = l;
+                if (++miss > 64 && miss > k / 2)
+                    dedup = false;
+            }
+            memcpy(blk, sp, l);
+            blk[l] = 0;
+            v->s[row + k] = blk;
+            blk += l + 1;
+            sp += l;
+        }
+    } else {
+        for (uint32_t k = 0; k < gr->rows; k++)
+            v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
+        memcpy(v->f ? (void *)(v->f + row) : (void *)(v->i + row), p, (size_t)gr->rows * 8);
+    }
+    return true;
+corrupt:
+    return false;
+}
+
+/* A pool task: a contiguous range of granules with one scratch buffer (task i of
+ * cr->ntasks); touches only those granules' rows. */
+static void gran_task(void *arg, size_t i)
+{
+    struct col_read *cr = arg;
+    size_t from = i * cr->per_task, to = from + cr->per_task;
+    if (to > cr->njobs)
+        to = cr->njobs;
+    size_t cap = 0;
+    for (size_t k = from; k < to; k++)
+        if (cr->jobs[k].gr.rawsize > cap)
+            cap = cr->jobs[k].gr.rawsize;
+    char *raw = xmalloc(cap + 1);
+    for (size_t k = from; k < to; k++)
+        if (!gran_decode(cr, k, raw))
+            cr->bad[k] = true;
+    free(raw);
+}
+
 /* Reads one column file holding `rows` rows into v starting at row `at`; with `keep`, only
- * the granules it marks (the caller sized v for them). */
+ * the granules it marks (the caller sized v for them). Granules are decoded in parallel on
+ * the database's pool. */
 static void read_column(struct wh_q *q, const char *path, struct wh_vec *v, size_t at,
                         uint64_t rows, const uint8_t *keep, uint64_t kept)
 {
-    char *file = NULL;
     size_t len = 0;
-    check_io(q, read_all(path, &file, &len, q->err));
-    if (arena_on_reset(q->a, free_ptr, file) < 0) {
-        free(file);
-        wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
-    }
+    struct wh_verified fid;
+    const char *file = map_file(q, path, &len, &fid);
     struct col_hdr h;
     uint32_t crc, tr;
     if (len < sizeof h + 8)
         goto corrupt;
     memcpy(&crc, file + len - 8, 4);
     memcpy(&tr, file + len - 4, 4);
-    if (tr != COL_TRAILER || crc != (uint32_t)crc32(0, (const Bytef *)file, (uInt)(len - 8)))
+    bool known = ver_has(q->db, &fid);
+    if (tr != COL_TRAILER || (!known && crc != file_crc(q, file, len - 8)))
         goto corrupt;
     memcpy(&h, file, sizeof h);
     if (memcmp(h.magic, COL_MAGIC, 8) || h.type != v->type || h.rows != rows ||
         h.scale != v->scale || sizeof h + (uint64_t)h.ngran * sizeof(struct gran) > len - 8)
         goto corrupt;
+    if (h.codec != CODEC_LZ4 && h.codec != CODEC_ZSTD)
+        goto corrupt;
     const char *dir = file + sizeof h;
     const char *data = dir + (size_t)h.ngran * sizeof(struct gran);
     size_t datalen = (size_t)(file + len - 8 - data);
-    size_t row = at;
+    size_t row = at, nj = 0;
+    struct gran_job *jobs = wh__calloc(q, (size_t)h.ngran + 1, sizeof *jobs);
     for (uint32_t g = 0; g < h.ngran; g++) {
         struct gran gr;
         memcpy(&gr, dir + g * sizeof gr, sizeof gr);
@@ -906,53 +1158,38 @@ static void read_column(struct wh_q *q, const char *path, struct wh_vec *v, size
             continue;
         if (row + gr.rows > at + kept)
             goto corrupt;
-        char *raw = wh__alloc(q, gr.rawsize + 1);
-        if (h.codec == CODEC_LZ4) {
-            int n = LZ4_decompress_safe(data + gr.off, raw, (int)gr.csize, (int)gr.rawsize);
-            if (n < 0 || (size_t)n != gr.rawsize)
-                goto corrupt;
-        } else if (h.codec == CODEC_ZSTD) {
-            size_t n = ZSTD_decompress(raw, gr.rawsize, data + gr.off, gr.csize);
-            if (ZSTD_isError(n) || n != gr.rawsize)
-                goto corrupt;
-        } else {
-            goto corrupt;
-        }
         size_t bm = (gr.rows + 7) / 8;
-        const char *p = raw + bm;
-        if (v->s) {
-            if (bm + (size_t)gr.rows * 4 > gr.rawsize)
-                goto corrupt;
-            const char *sp = p + (size_t)gr.rows * 4, *end = raw + gr.rawsize;
-            /* One block per granule holds all its strings, NUL-terminated. */
-            char *blk = wh__alloc(q, (size_t)(end - sp) + gr.rows + 1);
-            for (uint32_t k = 0; k < gr.rows; k++) {
-                uint32_t l;
-                memcpy(&l, p + 4 * k, 4);
-                v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
-                if ((size_t)(end - sp) < l)
-                    goto corrupt;
-                if (v->nul[row + k]) {
-                    v->s[row + k] = NULL;
-                    continue;
-                }
-                memcpy(blk, sp, l);
-                blk[l] = 0;
-                v->s[row + k] = blk;
-                blk += l + 1;
-                sp += l;
-            }
-        } else {
-            if (bm + (size_t)gr.rows * 8 != gr.rawsize)
-                goto corrupt;
-            for (uint32_t k = 0; k < gr.rows; k++)
-                v->nul[row + k] = !(raw[k / 8] & (1 << (k % 8)));
-            memcpy(v->f ? (void *)(v->f + row) : (void *)(v->i + row), p, (size_t)gr.rows * 8);
-        }
+        if (v->s ? bm + (size_t)gr.rows * 4 > gr.rawsize : bm + (size_t)gr.rows * 8 != gr.rawsize)
+            goto corrupt;
+        jobs[nj].gr = gr;
+        jobs[nj].row = row;
+        if (v->s)
+            jobs[nj].blk = wh__alloc(q, gr.rawsize - bm - (size_t)gr.rows * 4 + gr.rows + 1);
+        nj++;
         row += gr.rows;
     }
     if (row != at + kept)
         goto corrupt;
+    struct col_read cr = { .data = data, .v = v, .codec = h.codec, .jobs = jobs, .njobs = nj };
+    cr.bad = wh__calloc(q, nj + 1, sizeof *cr.bad);
+    int th = q->worker || nj < 4 || q->db->threads < 2 ? 1 : wh__pool_size(wh__db_pool(q->db));
+    size_t ntask = th > 1 ? (size_t)th * 4 : 1;
+    if (ntask > nj)
+        ntask = nj ? nj : 1;
+    cr.per_task = (nj + ntask - 1) / ntask;
+    if (cr.per_task == 0)
+        cr.per_task = 1;
+    ntask = (nj + cr.per_task - 1) / cr.per_task;
+    if (ntask <= 1)
+        for (size_t i = 0; i < ntask; i++)
+            gran_task(&cr, i);
+    else
+        wh__pool_run(wh__db_pool(q->db), ntask, gran_task, &cr);
+    for (size_t i = 0; i < nj; i++)
+        if (cr.bad[i])
+            goto corrupt;
+    if (!known)
+        ver_add(q->db, &fid);
     return;
 corrupt:
     wh__fail(q, WEIR_EIO, -1, "corrupt column file '%s' (checksum or structure mismatch)", path);
@@ -1138,6 +1375,183 @@ struct wh_rel *wh__table_fetch(struct wh_q *q, struct wh_table *t, const bool *w
     return wh__rel_gather(q, r, idx, n);
 }
 
+/* Reads the header and granule directory of a column file (not its data: the checksum is
+ * verified when the data is read). Returns the directory (malloc'd) or NULL when the file
+ * is too short or malformed. */
+static struct gran *read_dir(struct wh_q *q, const char *path, struct col_hdr *h)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        check_io(q, io_fail(q->err, "cannot open", path));
+    struct gran *d = NULL;
+    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h || memcmp(h->magic, COL_MAGIC, 8) ||
+        h->ngran > (1u << 26))
+        goto out;
+    size_t dl = (size_t)h->ngran * sizeof *d;
+    d = xmalloc(dl + 1);
+    if (pread(fd, d, dl, sizeof *h) != (ssize_t)dl) {
+        free(d);
+        d = NULL;
+    }
+out:
+    close(fd);
+    return d;
+}
+
+struct topn_gran {
+    int64_t key; /* a granule's worst or best value, larger is better */
+    uint64_t rows;
+    size_t part, gran;
+};
+
+static int i64_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+static int topn_cmp(const void *a, const void *b)
+{
+    const struct topn_gran *x = a, *y = b;
+    return (x->key < y->key) - (x->key > y->key); /* descending */
+}
+
+struct wh_rel *wh__table_scan_topn(struct wh_q *q, struct wh_table *t, const bool *want,
+                                   const char *qual, int c, bool desc, bool nulls_first, size_t k,
+                                   uint32_t **rowids)
+{
+    if (!wh__type_is_int(t->cols[c].type) || k == 0)
+        return NULL;
+    uint8_t **keep = wh__calloc(q, t->nparts + 1, sizeof *keep);
+    uint64_t *kept = wh__calloc(q, t->nparts + 1, sizeof *kept);
+    struct gran **dirs = wh__calloc(q, t->nparts + 1, sizeof *dirs);
+    size_t total_gran = 0;
+    bool ok = true;
+    for (size_t p = 0; p < t->nparts && ok; p++) {
+        struct col_hdr h;
+        char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema, t->name,
+                                  (unsigned long long)t->parts[p].id, c);
+        struct gran *d = read_dir(q, path, &h);
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        if (!d || h.ngran != ngran) {
+            free(d);
+            ok = false;
+            break;
+        }
+        dirs[p] = wh__alloc(q, ngran * sizeof *d + 1);
+        memcpy(dirs[p], d, ngran * sizeof *d);
+        free(d);
+        total_gran += ngran;
+    }
+    if (!ok || !total_gran)
+        return NULL;
+    /* The threshold: the smallest key T such that whole NULL-free granules whose every value
+     * is at least as good as T hold k rows. Every row of the first k is then at least as
+     * good as T, so only granules that reach T (and, with NULLS FIRST, those with NULLs)
+     * can hold them. */
+    struct topn_gran *tg = wh__calloc(q, total_gran + 1, sizeof *tg);
+    size_t n = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        for (size_t g = 0; g < ngran; g++) {
+            const struct gran *gr = &dirs[p][g];
+            if ((gr->flags & 1) && !(gr->flags & 2)) {
+                /* Sort by "worst value" descending in the query's order: negate for ASC. */
+                tg[n].key = desc ? gr->min : (gr->max == INT64_MIN ? INT64_MAX : -gr->max);
+                tg[n].rows = gr->rows;
+                n++;
+            }
+        }
+    }
+    qsort(tg, n, sizeof *tg, topn_cmp);
+    uint64_t acc = 0;
+    size_t j = 0;
+    while (j < n && acc < k)
+        acc += tg[j++].rows;
+    bool have = acc >= k;
+    int64_t thr = have ? tg[j - 1].key : INT64_MIN; /* in the negated space for ASC */
+    /* A better threshold from real values: read the granules with the best min/max until
+     * they hold k rows; their k-th best value bounds the first k rows of the table. */
+    struct topn_gran *bg = wh__calloc(q, total_gran + 1, sizeof *bg);
+    size_t nb = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        for (size_t g = 0; g < ngran; g++)
+            if (dirs[p][g].flags & 1) {
+                const struct gran *gr = &dirs[p][g];
+                bg[nb].key = desc ? gr->max : (gr->min == INT64_MIN ? INT64_MAX : -gr->min);
+                bg[nb].rows = gr->rows;
+                bg[nb].part = p;
+                bg[nb].gran = g;
+                nb++;
+            }
+    }
+    qsort(bg, nb, sizeof *bg, topn_cmp);
+    uint8_t **skeep = wh__calloc(q, t->nparts + 1, sizeof *skeep);
+    uint64_t *skept = wh__calloc(q, t->nparts + 1, sizeof *skept);
+    for (size_t p = 0; p < t->nparts; p++)
+        skeep[p] = wh__calloc(q, (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE + 1, 1);
+    uint64_t sacc = 0;
+    for (size_t b = 0; b < nb && sacc < k; b++) {
+        skeep[bg[b].part][bg[b].gran] = 1;
+        skept[bg[b].part] += bg[b].rows;
+        sacc += bg[b].rows;
+    }
+    if (sacc >= k) {
+        bool *wc = wh__calloc(q, (size_t)t->ncols + 1, sizeof *wc);
+        wc[c] = true;
+        struct wh_vec *sv = scan_kept(q, t, wc, qual, NULL, skeep, skept)->cols[c];
+        int64_t *vals = wh__alloc(q, (sv->n + 1) * sizeof *vals);
+        size_t nv = 0;
+        for (size_t r = 0; r < sv->n; r++)
+            if (!sv->nul[r])
+                vals[nv++] = desc ? sv->i[r] : (sv->i[r] == INT64_MIN ? INT64_MAX : -sv->i[r]);
+        if (nv >= k) {
+            qsort(vals, nv, sizeof *vals, i64_desc);
+            if (!have || vals[k - 1] > thr)
+                thr = vals[k - 1];
+            have = true;
+        }
+    }
+    if (!have)
+        return NULL;
+    size_t total = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        keep[p] = wh__calloc(q, ngran + 1, 1);
+        for (size_t g = 0; g < ngran; g++) {
+            const struct gran *gr = &dirs[p][g];
+            bool may = false;
+            if (gr->flags & 1) {
+                int64_t best = desc ? gr->max : (gr->min == INT64_MIN ? INT64_MAX : -gr->min);
+                may = best >= thr;
+            }
+            if ((gr->flags & 2) && nulls_first)
+                may = true;
+            if (gr->rows != granule_rows(&t->parts[p], g, ngran))
+                return NULL; /* malformed directory: take the plain path, which reports it */
+            if (may) {
+                keep[p][g] = 1;
+                kept[p] += gr->rows;
+            }
+        }
+        total += kept[p];
+    }
+    uint32_t *ids = wh__alloc(q, (total + 1) * sizeof *ids);
+    size_t at = 0;
+    uint64_t base = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        for (size_t g = 0; g < ngran; g++)
+            if (keep[p][g])
+                for (uint64_t r = 0; r < granule_rows(&t->parts[p], g, ngran); r++)
+                    ids[at++] = (uint32_t)(base + g * WH_GRANULE + r);
+        base += t->parts[p].rows;
+    }
+    *rowids = ids;
+    return scan_kept(q, t, want, qual, NULL, keep, kept);
+}
+
 struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const bool *want,
                                      const char *qual, const struct wh_prune *pr, int npr)
 {
@@ -1150,20 +1564,93 @@ struct wh_rel *wh__table_scan(struct wh_q *q, struct wh_table *t, const bool *wa
     return scan_parts(q, t, want, qual, NULL, NULL, 0);
 }
 
-static uint64_t write_part(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
-                           const char *tabdir)
+struct part_job {
+    const char *pdir;
+    const struct wh_rel *rel;
+};
+
+/* A pool task: compresses, writes and fsyncs column `from` of the part. */
+static void column_task(struct wh_q *sub, void *arg, size_t chunk, size_t from, size_t to)
 {
-    uint64_t id = t->next_part;
+    (void)chunk;
+    struct part_job *pj = arg;
+    for (size_t c = from; c < to; c++) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/c%zu.col", pj->pdir, c) >= (int)sizeof path)
+            wh__fail(sub, WEIR_ETOOBIG, -1, "path too long in '%s'", pj->pdir);
+        write_column(sub, path, pj->rel->cols[c]);
+    }
+}
+
+/* Writes one part folder; its column files are written in parallel on the pool. */
+static void write_part(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
+                       const char *tabdir, uint64_t id)
+{
     char *pdir = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)id);
     rm_rf(pdir);
     if (mkdir(pdir, 0755) < 0)
         check_io(q, io_fail(q->err, "cannot create part folder", pdir));
-    for (int c = 0; c < t->ncols; c++) {
-        char *path = arena_printf(q->a, "%s/c%d.col", pdir, c);
-        write_column(q, path, rel->cols[c]);
-    }
+    struct part_job pj = { pdir, rel };
+    size_t nc = (size_t)t->ncols;
+    bool par = !q->worker && q->db->threads > 1 && nc > 1 && rel->n >= WH_GRANULE;
+    wh__par_rows(q, nc, par ? nc : 1, column_task, &pj);
     check_io(q, fsync_path(pdir, q->err));
-    return id;
+}
+
+/* Writes rel as new parts following t's layout: one part per partition value (in order of
+ * first appearance), each sorted by the sort key. Part ids start at t->next_part; the
+ * parts are stored in out[] (room for rel->n entries) and their number returned. Nothing
+ * is published. With `pkey` set, rel is one partition already (a merge). */
+static size_t write_parts(struct wh_q *q, const struct wh_table *t, const struct wh_rel *rel,
+                          const char *tabdir, struct wh_part *out, const uint64_t *pkey)
+{
+    if (rel->n == 0)
+        return 0;
+    if (!t->partition_by || pkey) {
+        write_part(q, t, wh__layout_sort(q, t, rel), tabdir, t->next_part);
+        out[0] = (struct wh_part){ t->next_part, rel->n, pkey ? *pkey : 0 };
+        return 1;
+    }
+    uint64_t *h = wh__alloc(q, rel->n * sizeof *h);
+    wh__layout_hash(q, t, rel, h);
+    /* Group rows by hash: an open-addressing map from hash to partition number. */
+    size_t cap = 16;
+    while (cap < rel->n * 2)
+        cap <<= 1;
+    uint32_t *slot = wh__alloc(q, cap * sizeof *slot);
+    memset(slot, 0xff, cap * sizeof *slot);
+    uint64_t *keys = wh__alloc(q, rel->n * sizeof *keys);
+    uint32_t *pid = wh__alloc(q, rel->n * sizeof *pid);
+    size_t np = 0;
+    for (size_t r = 0; r < rel->n; r++) {
+        size_t s = (size_t)(h[r] * 0x9e3779b97f4a7c15ULL >> 7) & (cap - 1);
+        while (slot[s] != UINT32_MAX && keys[slot[s]] != h[r])
+            s = (s + 1) & (cap - 1);
+        if (slot[s] == UINT32_MAX) {
+            slot[s] = (uint32_t)np;
+            keys[np++] = h[r];
+        }
+        pid[r] = slot[s];
+    }
+    /* Rows of each partition, in order: a counting sort by partition number. */
+    size_t *start = wh__calloc(q, np + 1, sizeof *start);
+    for (size_t r = 0; r < rel->n; r++)
+        start[pid[r] + 1]++;
+    for (size_t p = 0; p < np; p++)
+        start[p + 1] += start[p];
+    uint32_t *idx = wh__alloc(q, rel->n * sizeof *idx);
+    size_t *fill = wh__alloc(q, (np + 1) * sizeof *fill);
+    memcpy(fill, start, (np + 1) * sizeof *fill);
+    for (size_t r = 0; r < rel->n; r++)
+        idx[fill[pid[r]]++] = (uint32_t)r;
+    for (size_t p = 0; p < np; p++) {
+        size_t cnt = start[p + 1] - start[p];
+        struct wh_rel *sub = wh__rel_gather(q, rel, idx + start[p], cnt);
+        uint64_t id = t->next_part + p;
+        write_part(q, t, wh__layout_sort(q, t, sub), tabdir, id);
+        out[p] = (struct wh_part){ id, cnt, keys[p] };
+    }
+    return np;
 }
 
 void wh__table_append(struct wh_q *q, struct wh_table *t, const struct wh_rel *rel)
@@ -1171,19 +1658,20 @@ void wh__table_append(struct wh_q *q, struct wh_table *t, const struct wh_rel *r
     if (rel->n == 0)
         return;
     char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
-    uint64_t id = write_part(q, t, rel, tabdir);
+    struct wh_part *np = wh__alloc(q, rel->n * sizeof *np);
+    size_t k = write_parts(q, t, rel, tabdir, np, NULL);
     /* Publish: the in-memory catalog changes only once the manifest rename succeeded. */
     struct wh_table nt = *t;
-    nt.parts = wh__calloc(q, t->nparts + 1, sizeof *nt.parts);
+    nt.parts = wh__calloc(q, t->nparts + k + 1, sizeof *nt.parts);
     memcpy(nt.parts, t->parts, t->nparts * sizeof *nt.parts);
-    nt.parts[nt.nparts].id = id;
-    nt.parts[nt.nparts].rows = rel->n;
-    nt.nparts++;
-    nt.next_part = id + 1;
+    memcpy(nt.parts + t->nparts, np, k * sizeof *np);
+    nt.nparts += k;
+    nt.next_part = t->next_part + k;
     publish(q, t, &nt, tabdir);
-    t->parts = xrealloc(t->parts, (t->nparts + 1) * sizeof *t->parts);
-    t->parts[t->nparts++] = nt.parts[nt.nparts - 1];
-    t->next_part = id + 1;
+    t->parts = xrealloc(t->parts, (t->nparts + k + 1) * sizeof *t->parts);
+    memcpy(t->parts + t->nparts, np, k * sizeof *np);
+    t->nparts += k;
+    t->next_part = nt.next_part;
     wh__table_optimize(q, t, false);
 }
 
@@ -1202,22 +1690,48 @@ void wh__table_optimize(struct wh_q *q, struct wh_table *t, bool force)
         }
     if (nsmall < 2 || (!force && nsmall <= MAX_SMALL_PARTS))
         return;
+    /* Merge the chosen parts of each partition into one part (partitions never mix). A
+     * partition with a single chosen part keeps it. */
+    for (size_t p = 0; p < t->nparts; p++) {
+        if (!use[p])
+            continue;
+        size_t same = 0;
+        for (size_t o = 0; o < t->nparts; o++)
+            same += use[o] && t->parts[o].pkey == t->parts[p].pkey;
+        if (same < 2)
+            use[p] = false;
+    }
     bool *want = wh__calloc(q, (size_t)t->ncols, sizeof *want);
     for (int c = 0; c < t->ncols; c++)
         want[c] = true;
-    struct wh_rel *rel = scan_parts(q, t, want, t->name, use, NULL, 0);
     char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
-    uint64_t id = write_part(q, t, rel, tabdir);
-    /* Publish the kept parts plus the merged one; then delete the merged-away parts. */
     struct wh_table nt = *t;
     nt.parts = wh__calloc(q, t->nparts + 1, sizeof *nt.parts);
     nt.nparts = 0;
     for (size_t p = 0; p < t->nparts; p++)
         if (!use[p])
             nt.parts[nt.nparts++] = t->parts[p];
-    nt.parts[nt.nparts].id = id;
-    nt.parts[nt.nparts++].rows = rel->n;
-    nt.next_part = id + 1;
+    bool *done = wh__calloc(q, t->nparts + 1, sizeof *done);
+    bool *grp = wh__calloc(q, t->nparts + 1, sizeof *grp);
+    size_t merged = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        if (!use[p] || done[p])
+            continue;
+        for (size_t o = 0; o < t->nparts; o++) {
+            grp[o] = use[o] && !done[o] && t->parts[o].pkey == t->parts[p].pkey;
+            done[o] |= grp[o];
+        }
+        struct wh_rel *rel = scan_parts(q, t, want, t->name, grp, NULL, 0);
+        uint64_t pk = t->parts[p].pkey;
+        if (write_parts(q, &nt, rel, tabdir, nt.parts + nt.nparts, &pk)) {
+            nt.nparts++;
+            nt.next_part++;
+        }
+        merged++;
+    }
+    if (!merged)
+        return;
+    /* Publish the kept parts plus the merged ones; then delete the merged-away parts. */
     publish(q, t, &nt, tabdir);
     for (size_t p = 0; p < t->nparts && !q->db->in_txn; p++)
         if (use[p]) {
@@ -1234,14 +1748,16 @@ void wh__table_alter(struct wh_q *q, struct wh_table *t, const struct wh_coldef 
 {
     char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
     struct wh_table nt = *t;
-    struct wh_part np = { 0, 0 };
+    struct wh_part np = { 0, 0, 0 };
     nt.cols = (struct wh_coldef *)cols;
     nt.ncols = ncols;
+    wh__layout_check(q, &nt, -1); /* a renamed or dropped key column */
     if (rel) {
         nt.nparts = 0;
         nt.parts = &np;
         if (rel->n) {
-            np.id = write_part(q, &nt, rel, tabdir);
+            np.id = t->next_part;
+            write_part(q, &nt, rel, tabdir, np.id);
             np.rows = rel->n;
             nt.nparts = 1;
             nt.next_part = np.id + 1;
@@ -1294,15 +1810,10 @@ void wh__table_replace(struct wh_q *q, struct wh_table *t, const struct wh_rel *
 {
     char *tabdir = arena_printf(q->a, "%s/%s/%s", q->db->dir, t->schema, t->name);
     struct wh_table nt = *t;
-    struct wh_part np = { 0, 0 };
-    nt.nparts = 0;
-    nt.parts = &np;
-    if (rel && rel->n) {
-        np.id = write_part(q, t, rel, tabdir);
-        np.rows = rel->n;
-        nt.nparts = 1;
-        nt.next_part = np.id + 1;
-    }
+    size_t n = rel ? rel->n : 0;
+    nt.parts = wh__calloc(q, n + 1, sizeof *nt.parts);
+    nt.nparts = rel ? write_parts(q, t, rel, tabdir, nt.parts, NULL) : 0;
+    nt.next_part = t->next_part + nt.nparts;
     publish(q, t, &nt, tabdir);
     /* Old parts are garbage now (after COMMIT inside a transaction); a crash here leaves
      * orphans that wh_open removes. */
@@ -1310,9 +1821,9 @@ void wh__table_replace(struct wh_q *q, struct wh_table *t, const struct wh_rel *
         char *pd = arena_printf(q->a, "%s/p%llu", tabdir, (unsigned long long)t->parts[p].id);
         rm_rf(pd);
     }
+    t->parts = xrealloc(t->parts, (nt.nparts + 1) * sizeof *t->parts);
+    memcpy(t->parts, nt.parts, nt.nparts * sizeof *t->parts);
     t->nparts = nt.nparts;
-    if (nt.nparts)
-        t->parts[0] = np;
     t->next_part = nt.next_part;
 }
 

@@ -3,6 +3,7 @@
  * and timestamps microseconds since 1970-01-01 (proleptic Gregorian, UTC). */
 #include "warehouse/wh_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ const char *wh_type_name(enum wh_type t)
         return "timestamp without time zone";
     case WH_T_TSTZ:
         return "timestamp with time zone";
+    case WH_T_INTERVAL:
+        return "interval";
     default:
         return "unknown";
     }
@@ -146,13 +149,35 @@ struct wh_vec *wh__vec_new(struct wh_q *q, uint8_t type, int16_t scale, size_t n
         v->f = wh__calloc(q, n ? n : 1, sizeof *v->f);
     else
         v->i = wh__calloc(q, n ? n : 1, sizeof *v->i);
+    if (type == WH_T_INTERVAL)
+        v->m = wh__calloc(q, n ? n : 1, sizeof *v->m);
     return v;
 }
 
-struct wh_vec *wh__vec_gather(struct wh_q *q, const struct wh_vec *v, const uint32_t *idx, size_t n)
+void wh__vec_copy_row(struct wh_vec *o, size_t ro, const struct wh_vec *v, size_t rv)
 {
-    struct wh_vec *o = wh__vec_new(q, v->type, v->scale, n);
-    for (size_t k = 0; k < n; k++) {
+    o->nul[ro] = v->nul[rv];
+    if (o->s)
+        o->s[ro] = v->s[rv];
+    else if (o->f)
+        o->f[ro] = v->f[rv];
+    else
+        o->i[ro] = v->i[rv];
+    if (o->m)
+        o->m[ro] = v->m ? v->m[rv] : 0;
+}
+
+struct gather_job {
+    const struct wh_vec *v;
+    struct wh_vec *o;
+    const uint32_t *idx;
+    size_t n, chunk;
+};
+
+static void gather_range(const struct wh_vec *v, struct wh_vec *o, const uint32_t *idx, size_t from,
+                         size_t to)
+{
+    for (size_t k = from; k < to; k++) {
         uint32_t r = idx[k];
         if (r == UINT32_MAX) {
             o->nul[k] = 1;
@@ -165,7 +190,28 @@ struct wh_vec *wh__vec_gather(struct wh_q *q, const struct wh_vec *v, const uint
             o->f[k] = v->f[r];
         else
             o->i[k] = v->i[r];
+        if (o->m)
+            o->m[k] = v->m[r];
     }
+}
+
+static void gather_task(void *arg, size_t i)
+{
+    struct gather_job *j = arg;
+    size_t from = i * j->chunk, to = from + j->chunk;
+    gather_range(j->v, j->o, j->idx, from, to < j->n ? to : j->n);
+}
+
+struct wh_vec *wh__vec_gather(struct wh_q *q, const struct wh_vec *v, const uint32_t *idx, size_t n)
+{
+    struct wh_vec *o = wh__vec_new(q, v->type, v->scale, n);
+    size_t nch = wh__par_chunks(q, n, 4 * WH_GRANULE);
+    if (nch <= 1) {
+        gather_range(v, o, idx, 0, n);
+        return o;
+    }
+    struct gather_job j = { .v = v, .o = o, .idx = idx, .n = n, .chunk = (n + nch - 1) / nch };
+    wh__pool_run(wh__db_pool(q->db), nch, gather_task, &j);
     return o;
 }
 
@@ -491,9 +537,11 @@ static void fmt_numeric(int64_t v, int scale, char *buf, size_t len)
         return;
     }
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uint64_t p = (uint64_t)wh__pow10(scale);
-    snprintf(buf, len, "%s%llu.%0*llu", v < 0 ? "-" : "", (unsigned long long)(a / p), scale,
-             (unsigned long long)(a % p));
+    int sc = scale < 0 ? 0 : scale > 18 ? 18 : scale;
+    uint64_t p = (uint64_t)wh__pow10(sc);
+    int n = snprintf(buf, len, "%s%llu.%0*llu", v < 0 ? "-" : "", (unsigned long long)(a / p), sc,
+                     (unsigned long long)(a % p));
+    (void)n;
 }
 
 bool wh__fmt_val(const struct wh_vec *v, size_t r, char *buf, size_t len)
@@ -529,6 +577,9 @@ bool wh__fmt_val(const struct wh_vec *v, size_t r, char *buf, size_t len)
         break;
     case WH_T_TSTZ:
         fmt_ts(v->i[r], buf, len, true);
+        break;
+    case WH_T_INTERVAL:
+        wh__fmt_interval(wh__iv_months(v->m[r]), wh__iv_days(v->m[r]), v->i[r], buf, len);
         break;
     default:
         snprintf(buf, len, "%lld", (long long)v->i[r]);
@@ -582,6 +633,14 @@ struct wh_vec *wh__cast(struct wh_q *q, const struct wh_vec *v, uint8_t type, in
                 o->s[r] = v->s[r];
                 continue;
             }
+            if (type == WH_T_INTERVAL) {
+                int32_t mo, dd;
+                if (!wh__parse_interval(v->s[r], &mo, &dd, &o->i[r]))
+                    wh__fail(q, WEIR_EINVAL, loc,
+                             "invalid input syntax for type interval: \"%.80s\"", v->s[r]);
+                o->m[r] = wh__iv_pack(mo, dd);
+                continue;
+            }
             int64_t iv = 0;
             double fv = 0;
             if (!wh__parse_val(v->s[r], type, scale, &iv, &fv))
@@ -599,6 +658,8 @@ struct wh_vec *wh__cast(struct wh_q *q, const struct wh_vec *v, uint8_t type, in
             continue;
         }
         uint8_t ft = v->type;
+        if (type == WH_T_INTERVAL || ft == WH_T_INTERVAL)
+            goto bad;
         if (wh__type_is_float(type)) {
             if (!wh__type_is_numeric(ft) && ft != WH_T_BOOL)
                 goto bad;
@@ -681,8 +742,20 @@ bad:
              wh_type_name(type));
 }
 
+/* An interval's length for comparisons, as PostgreSQL measures it: a month is 30 days, a
+ * day 24 hours. */
+static __int128 iv_span(const struct wh_vec *v, size_t r)
+{
+    int64_t m = v->m ? v->m[r] : 0;
+    return ((__int128)wh__iv_months(m) * 30 + wh__iv_days(m)) * WH_US_PER_DAY + v->i[r];
+}
+
 int wh__cmp_rows(const struct wh_vec *a, size_t ra, const struct wh_vec *b, size_t rb)
 {
+    if (a->m || b->m) {
+        __int128 x = iv_span(a, ra), y = iv_span(b, rb);
+        return (x > y) - (x < y);
+    }
     if (a->s) {
         int c = strcmp(a->s[ra], b->s[rb]);
         return (c > 0) - (c < 0);
@@ -709,10 +782,154 @@ uint64_t wh__hash_row(const struct wh_vec *v, size_t r, uint64_t h)
     } else if (v->f) {
         double d = v->f[r] == 0 ? 0 : v->f[r];
         memcpy(&x, &d, sizeof x);
+    } else if (v->m) {
+        __int128 sp = iv_span(v, r); /* equal intervals ('1 day', '24 hours') hash alike */
+        x = (uint64_t)sp ^ ((uint64_t)(sp >> 64) * 0x9e3779b97f4a7c15ULL);
     } else {
         x = (uint64_t)v->i[r];
     }
     h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
     h *= 0xff51afd7ed558ccdULL;
     return h ^ (h >> 33);
+}
+
+/* ---- intervals ---- */
+
+bool wh__parse_interval(const char *s, int32_t *months, int32_t *days, int64_t *us)
+{
+    static const struct {
+        const char *unit;
+        int64_t months, days, us;
+    } units[] = {
+        { "microsecond", 0, 0, 1 },
+        { "millisecond", 0, 0, 1000 },
+        { "second", 0, 0, 1000000 },
+        { "sec", 0, 0, 1000000 },
+        { "minute", 0, 0, 60000000 },
+        { "min", 0, 0, 60000000 },
+        { "hour", 0, 0, 3600000000LL },
+        { "day", 0, 1, 0 },
+        { "week", 0, 7, 0 },
+        { "month", 1, 0, 0 },
+        { "mon", 1, 0, 0 },
+        { "year", 12, 0, 0 },
+        { "decade", 120, 0, 0 },
+        { "century", 1200, 0, 0 },
+    };
+    int64_t mo = 0, dd = 0;
+    *us = 0;
+    bool any = false;
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            break;
+        char *end = NULL;
+        double v = strtod(s, &end);
+        if (end == s || !isfinite(v) || fabs(v) > 1e15)
+            return false;
+        if (*end == ':') { /* [-]HH:MM[:SS[.ffffff]] */
+            int sign = *s == '-' ? -1 : 1;
+            long h = labs(strtol(s, &end, 10)), mi = 0;
+            double sec = 0;
+            mi = strtol(end + 1, &end, 10);
+            if (*end == ':')
+                sec = strtod(end + 1, &end);
+            if (h > 100000000 || mi < 0 || mi > 59 || !(sec >= 0 && sec < 60))
+                return false;
+            *us += sign * (int64_t)llround(((double)h * 3600 + (double)mi * 60 + sec) * 1e6);
+            s = end;
+            any = true;
+            continue;
+        }
+        s = end;
+        while (*s == ' ')
+            s++;
+        const char *u = s;
+        while (isalpha((unsigned char)*s))
+            s++;
+        size_t ul = (size_t)(s - u);
+        if (ul && (u[ul - 1] == 's' || u[ul - 1] == 'S'))
+            ul--;                     /* plural */
+        int found = ul == 0 ? 2 : -1; /* a bare number counts seconds */
+        for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+            if (strlen(units[k].unit) == ul && !strncasecmp(u, units[k].unit, ul))
+                found = (int)k;
+        if (found < 0)
+            return false;
+        if (units[found].months) {
+            /* Fractions of months and years spill into days (30 per month), as in
+             * PostgreSQL. */
+            double m = v * (double)units[found].months;
+            int64_t whole = (int64_t)m;
+            mo += whole;
+            double fd = (m - (double)whole) * 30;
+            int64_t wd = (int64_t)fd;
+            dd += wd;
+            *us += (int64_t)llround((fd - (double)wd) * (double)WH_US_PER_DAY);
+        } else if (units[found].days) {
+            double d = v * (double)units[found].days;
+            int64_t wd = (int64_t)d;
+            dd += wd;
+            *us += (int64_t)llround((d - (double)wd) * (double)WH_US_PER_DAY);
+        } else {
+            *us += (int64_t)llround(v * (double)units[found].us);
+        }
+        any = true;
+        if (mo > INT32_MAX || mo < INT32_MIN || dd > INT32_MAX || dd < INT32_MIN)
+            return false;
+    }
+    *months = (int32_t)mo;
+    *days = (int32_t)dd;
+    return any;
+}
+
+/* PostgreSQL's output (IntervalStyle postgres): "1 year 2 mons 3 days 04:05:06.5",
+ * "-1 days +02:00:00", "00:00:00". */
+void wh__fmt_interval(int32_t months, int32_t days, int64_t us, char *buf, size_t len)
+{
+    size_t n = 0;
+    bool before = false, any = false; /* a negative part printed; any part printed */
+    int32_t years = months / 12, mons = months % 12;
+    const struct {
+        int32_t v;
+        const char *unit;
+    } parts[] = { { years, "year" }, { mons, "mon" }, { days, "day" } };
+    buf[0] = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if (!parts[k].v)
+            continue;
+        int w = snprintf(buf + n, len - n, "%s%s%d %s%s", any ? " " : "",
+                         before && parts[k].v > 0 ? "+" : "", parts[k].v, parts[k].unit,
+                         parts[k].v == 1 ? "" : "s");
+        if (w < 0 || (size_t)w >= len - n)
+            return;
+        n += (size_t)w;
+        before = parts[k].v < 0; /* PostgreSQL: a sign "+" only right after a negative part */
+        any = true;
+    }
+    if (us == 0 && any)
+        return;
+    bool minus = us < 0;
+    uint64_t a = minus ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+    uint64_t secs = a / 1000000, frac = a % 1000000;
+    int w = snprintf(buf + n, len - n, "%s%s%02llu:%02llu:%02llu", any ? " " : "",
+                     minus    ? "-"
+                     : before ? "+"
+                              : "",
+                     (unsigned long long)(secs / 3600), (unsigned long long)(secs / 60 % 60),
+                     (unsigned long long)(secs % 60));
+    if (w < 0 || (size_t)w >= len - n)
+        return;
+    n += (size_t)w;
+    if (frac) {
+        char f[8];
+        int fw = snprintf(f, sizeof f, "%06llu", (unsigned long long)frac);
+        (void)fw;
+        int fl = 6;
+        while (fl > 0 && f[fl - 1] == '0')
+            fl--;
+        w = snprintf(buf + n, len - n, ".%.*s", fl, f);
+        (void)w;
+    }
 }

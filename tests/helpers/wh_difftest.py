@@ -157,6 +157,19 @@ QUERIES = [
     ("SELECT t.k, t.v FROM t3 AS t WHERE t.k % 1000 = 7 ORDER BY t.v, t.k DESC LIMIT 4", None, True),
     ("SELECT v AS k, k AS v FROM t3 ORDER BY k DESC LIMIT 3", None, True),
     ("SELECT * FROM t3 ORDER BY d DESC, k LIMIT 2", None, True),
+    # top-N that skips granules by the first key's min/max (NULL placement matters)
+    ("SELECT k, n FROM t3 ORDER BY k DESC LIMIT 5", None, True),
+    ("SELECT k, n FROM t3 ORDER BY n DESC NULLS FIRST, k LIMIT 6", None, True),
+    ("SELECT k, n FROM t3 ORDER BY n NULLS LAST, k DESC LIMIT 9", None, True),
+    ("SELECT k, n FROM t3 ORDER BY n DESC NULLS LAST, k LIMIT 5", None, True),
+    ("SELECT k, n FROM t3 ORDER BY n NULLS FIRST, k LIMIT 3", None, True),
+    ("SELECT k, d FROM t3 ORDER BY d, k DESC LIMIT 4 OFFSET 2", None, True),
+    # grouping, filters and projections big enough to run on several threads
+    ("SELECT n, count(*), sum(k), min(v) FROM t3 GROUP BY n ORDER BY n NULLS FIRST", None, True),
+    ("SELECT d, count(*), max(k) FROM t3 WHERE k % 3 <> 1 GROUP BY d ORDER BY d", None, True),
+    ("SELECT n % 7, count(DISTINCT d), count(*) FROM t3 GROUP BY 1 ORDER BY 1 NULLS LAST",
+     None, True),
+    ("SELECT k * 2 + 1, v * 2, upper('x' || n) FROM t3 WHERE v > 30 ORDER BY k", None, True),
     ("SELECT id, row_number() OVER (PARTITION BY g ORDER BY x DESC NULLS LAST, id) FROM t1",
      None, False),
     ("SELECT id, rank() OVER (PARTITION BY g ORDER BY s NULLS FIRST), "
@@ -193,6 +206,21 @@ ERRORS = [
     "CREATE TABLE t2 (a int)",
     "SELECT DISTINCT ON (g) g FROM t1",
     "SELECT id FROM t1 t JOIN t2 t ON true",
+    "SET nosuch = 1",
+    "SELECT id FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.g = t1.g)",
+    "SELECT id, (SELECT max(t2.id) FROM t2 WHERE t2.id < t1.id) FROM t1",
+    "SELECT sum(interval '1 day') FROM t1",
+    "SELECT interval '1 day' + 1",
+    "SELECT interval 'soon'",
+    "SELECT to_char(1.5, '9.9')",
+    "CREATE TABLE bad_iv (i interval)",
+    "CREATE TABLE bad_iv2 AS SELECT interval '1 day' AS i",
+    "CREATE TABLE bad_o (a int) WITH (order_by = 'nosuch')",
+    "CREATE TABLE bad_o (a int) WITH (fillfactor = 70)",
+    "CREATE TABLE bad_o (a int) WITH (partition_by = 'count(a)')",
+    "CREATE TABLE bad_o (a int) WITH (partition_by = '(SELECT 1)')",
+    "CREATE TABLE bad_o (a int) WITH (partition_by = 'a, a')",
+    "SET threads = 'many'",
 ]
 
 
@@ -275,6 +303,8 @@ def main():
     ap.add_argument("--driver", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="SET threads = N first (0: the engine's default)")
     args = ap.parse_args()
     rnd = random.Random(42)
     shutil.rmtree(args.workdir, ignore_errors=True)
@@ -304,6 +334,7 @@ def main():
             f.write(",".join(csv_field(v) for v in r) + "\n")
 
     setup = [
+        "SET threads = %d" % args.threads,
         "CREATE TABLE t1 (id integer, g integer, s text, x double precision, n numeric(10,2), "
         "d date, ts timestamp, b boolean)",
         "COPY t1 FROM '%s' WITH (FORMAT csv, HEADER true)" % csv_path,

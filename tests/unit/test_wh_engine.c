@@ -437,6 +437,57 @@ static void test_not_a_warehouse(void **state)
     assert_null(db);
 }
 
+/* Threads: the API and SET agree; results on 1 and 4 threads are identical; a partitioned,
+ * sorted table keeps its layout across reopen and merges. */
+static void test_threads_and_layout(void **state)
+{
+    (void)state;
+    struct wh_db *db = open_db();
+    assert_true(wh_threads(db) >= 1);
+    wh_set_threads(db, 3);
+    assert_int_equal(wh_threads(db), 3);
+    exec_ok(db, "SET threads = 1");
+    assert_int_equal(wh_threads(db), 1);
+    exec_ok(db, "SET threads TO DEFAULT");
+    assert_true(wh_threads(db) >= 1);
+    struct weir_err err;
+    assert_int_equal(exec_err(db, "SET threads = 100000", &err), -WEIR_EINVAL);
+    exec_ok(db, "CREATE TABLE src (k bigint)");
+    exec_ok(db, "INSERT INTO src VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9),(10),(11),(12),"
+                "(13),(14),(15),(16),(17),(18),(19),(20),(21),(22),(23),(24),(25),(26),(27),"
+                "(28),(29),(30),(31),(32),(33),(34),(35),(36),(37),(38),(39)");
+    exec_ok(db, "CREATE TABLE big (k bigint, g integer, s text) "
+                "WITH (order_by = 'g, k', partition_by = 'k % 3')");
+    exec_ok(db, "INSERT INTO big SELECT a.k * 1600 + b.k * 40 + c.k, (a.k * 7 + c.k) % 11, "
+                "'s' || (b.k % 13) FROM src a, src b, src c");
+    const char *qs[] = {
+        "SELECT count(*), sum(k), min(k), max(k) FROM big",
+        "SELECT g, count(*), sum(k), count(DISTINCT s) FROM big GROUP BY g ORDER BY g",
+        "SELECT s, g, count(*) FROM big WHERE k % 5 <> 2 GROUP BY s, g ORDER BY s, g LIMIT 9",
+        "SELECT k, g, upper(s) FROM big WHERE k BETWEEN 1000 AND 1010 ORDER BY k",
+        "SELECT k FROM big ORDER BY k DESC LIMIT 3",
+    };
+    char first[5][8192];
+    exec_ok(db, "SET threads = 1");
+    for (int i = 0; i < 5; i++)
+        snprintf(first[i], sizeof first[i], "%s", rows_of(db, qs[i]));
+    assert_string_equal(first[0], "64000|2047968000|0|63999;");
+    assert_string_equal(first[4], "63999;63998;63997;");
+    exec_ok(db, "SET threads = 4");
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(rows_of(db, qs[i]), first[i]);
+    /* One part per partition value; still so after a reopen and a forced merge. */
+    exec_ok(db, "INSERT INTO big SELECT k + 64000, g, s FROM big WHERE k < 100");
+    exec_ok(db, "OPTIMIZE TABLE big");
+    wh_close(db);
+    db = open_db();
+    assert_string_equal(rows_of(db, "SELECT count(*), sum(k) FROM big"), "64100|2054372950;");
+    assert_string_equal(rows_of(db, qs[3]), first[3]);
+    assert_string_equal(rows_of(db, "SELECT k % 3, count(*) FROM big GROUP BY 1 ORDER BY 1"),
+                        "0|21367;1|21367;2|21366;");
+    wh_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_alter_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_warehouse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_and_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
