@@ -101,11 +101,12 @@ static void expect_parse_error(const char *expr, const char *msg)
     struct cron c;
     err_clear(&e);
     int rc = cron_parse(expr, &c, &e);
+    const char *shown = expr ? expr : "(null)";
     if (rc != -WEIR_EINVAL)
-        fail_msg("cron_parse('%s') returned %d, want -WEIR_EINVAL", expr, rc);
+        fail_msg("cron_parse('%s') returned %d, want -WEIR_EINVAL", shown, rc);
     assert_int_equal(e.code, WEIR_EINVAL);
     if (msg && strcmp(e.msg, msg) != 0)
-        fail_msg("cron_parse('%s'): message\n  '%s'\nwant\n  '%s'", expr, e.msg, msg);
+        fail_msg("cron_parse('%s'): message\n  '%s'\nwant\n  '%s'", shown, e.msg, msg);
 }
 
 /* ---- ts ---- */
