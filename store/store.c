@@ -774,17 +774,25 @@ int store_dag_set_next(struct store *st, const char *dag_id, int64_t next_dagrun
     return 0;
 }
 
-int store_dag_delete(struct store *st, const char *dag_id, struct weir_err *err)
+/* Deletes the one row `sql` (a DELETE with $1 = `key`) names; -WEIR_ENOTFOUND, naming
+ * `what` and the key, when there was none. */
+static int delete_one(struct store *st, const char *sql, const char *key, const char *what,
+                      struct weir_err *err)
 {
-    struct store__param p[] = { p_text(dag_id) };
+    struct store__param p[] = { p_text(key) };
     int64_t n = 0;
-    /* dag_version, dag_run and (through them) task instances, logs and XComs cascade */
-    int rc = exec_write(st, "DELETE FROM dag WHERE dag_id = $1", p, 1, &n, err);
+    int rc = exec_write(st, sql, p, 1, &n, err);
     if (rc < 0)
         return rc;
     if (n == 0)
-        return err_set(err, WEIR_ENOTFOUND, "dag '%s' not found", dag_id ? dag_id : "");
+        return err_set(err, WEIR_ENOTFOUND, "%s '%s' not found", what, key ? key : "");
     return 0;
+}
+
+int store_dag_delete(struct store *st, const char *dag_id, struct weir_err *err)
+{
+    /* dag_version, dag_run and (through them) task instances, logs and XComs cascade */
+    return delete_one(st, "DELETE FROM dag WHERE dag_id = $1", dag_id, "dag", err);
 }
 
 int store_dag_version_get(struct store *st, const char *dag_id, int64_t version, char **out,
@@ -2000,14 +2008,7 @@ int store_var_set(struct store *st, const char *key, const char *value, const ch
 
 int store_var_delete(struct store *st, const char *key, struct weir_err *err)
 {
-    struct store__param p[] = { p_text(key) };
-    int64_t n = 0;
-    int rc = exec_write(st, "DELETE FROM variable WHERE key = $1", p, 1, &n, err);
-    if (rc < 0)
-        return rc;
-    if (n == 0)
-        return err_set(err, WEIR_ENOTFOUND, "variable '%s' not found", key ? key : "");
-    return 0;
+    return delete_one(st, "DELETE FROM variable WHERE key = $1", key, "variable", err);
 }
 
 int store_var_list(struct store *st, json_t **out, struct weir_err *err)
@@ -2121,14 +2122,7 @@ int store_conn_set(struct store *st, const struct store_conn *c, struct weir_err
 
 int store_conn_delete(struct store *st, const char *conn_id, struct weir_err *err)
 {
-    struct store__param p[] = { p_text(conn_id) };
-    int64_t n = 0;
-    int rc = exec_write(st, "DELETE FROM connection WHERE conn_id = $1", p, 1, &n, err);
-    if (rc < 0)
-        return rc;
-    if (n == 0)
-        return err_set(err, WEIR_ENOTFOUND, "connection '%s' not found", conn_id ? conn_id : "");
-    return 0;
+    return delete_one(st, "DELETE FROM connection WHERE conn_id = $1", conn_id, "connection", err);
 }
 
 /* Airflow's list of extra keys whose values are secrets (DEFAULT_SENSITIVE_FIELDS). */
@@ -2238,14 +2232,7 @@ int store_pool_delete(struct store *st, const char *name, struct weir_err *err)
 {
     if (name && strcmp(name, "default_pool") == 0)
         return err_set(err, WEIR_EINVAL, "pool 'default_pool' cannot be deleted");
-    struct store__param p[] = { p_text(name) };
-    int64_t n = 0;
-    int rc = exec_write(st, "DELETE FROM pool WHERE name = $1", p, 1, &n, err);
-    if (rc < 0)
-        return rc;
-    if (n == 0)
-        return err_set(err, WEIR_ENOTFOUND, "pool '%s' not found", name ? name : "");
-    return 0;
+    return delete_one(st, "DELETE FROM pool WHERE name = $1", name, "pool", err);
 }
 
 int store_pool_list(struct store *st, json_t **out, struct weir_err *err)
