@@ -424,6 +424,15 @@ static int sl_open(struct store *st, const char *url, struct weir_err *err)
     for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
         char *msg = NULL;
         int prc = sqlite3_exec(db->h, pragmas[i], NULL, NULL, &msg);
+        /* Switching a new file to WAL needs an exclusive lock; when several connections
+         * open it at once, SQLite answers BUSY at once (deadlock avoidance) without
+         * asking the busy handler. Wait and retry like the handler would. */
+        for (int tries = 0; (prc == SQLITE_BUSY || prc == SQLITE_LOCKED) && busy_wait(NULL, tries);
+             tries++) {
+            sqlite3_free(msg);
+            msg = NULL;
+            prc = sqlite3_exec(db->h, pragmas[i], NULL, NULL, &msg);
+        }
         if (prc != SQLITE_OK) {
             rc = err_set(err, sl_code(sqlite3_extended_errcode(db->h)),
                          "cannot open sqlite database '%s': %s", path,
