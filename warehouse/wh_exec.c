@@ -243,9 +243,14 @@ static struct wh_rel *view_rel(struct wh_q *q, struct wh_view *v, json_t *alias)
     struct wh_cte *saved_ctes = q->ctes;
     q->sql = v->sql;
     q->ctes = NULL; /* a view sees tables, not the caller's CTEs */
+    int saved_ncorr = q->ncorr, saved_agg = q->agg_depth;
+    q->ncorr = 0; /* nor the columns of enclosing queries */
+    q->agg_depth = 0;
     q->view_depth++;
     struct wh_rel *r = copy_rel_header(q, select_body(q, sel));
     q->view_depth--;
+    q->ncorr = saved_ncorr;
+    q->agg_depth = saved_agg;
     q->sql = saved_sql;
     q->ctes = saved_ctes;
     json_t *cn = json_object_get(vs, "aliases");
@@ -856,8 +861,8 @@ static void collect_aggs(struct wh_q *q, json_t *j, struct agg **aggs, int *n, i
     }
 }
 
-static struct wh_vec *agg_compute(struct wh_q *q, const struct agg *ag, struct wh_rel *base,
-                                  const uint32_t *gid, size_t ng)
+static struct wh_vec *agg_compute_in(struct wh_q *q, const struct agg *ag, struct wh_rel *base,
+                                     const uint32_t *gid, size_t ng)
 {
     json_t *fc = json_object_get(ag->node, "FuncCall");
     json_t *args = json_object_get(fc, "args");
@@ -1028,6 +1033,18 @@ static struct wh_vec *agg_compute(struct wh_q *q, const struct agg *ag, struct w
         return o;
     }
     wh__fail(q, WEIR_EINTERNAL, ag->loc, "aggregate %s has no implementation", name);
+}
+
+/* An aggregate's values: its arguments may not use the columns of enclosing queries (such an
+ * aggregate would belong to the outer query in PostgreSQL), at any depth of subquery. */
+static struct wh_vec *agg_compute(struct wh_q *q, const struct agg *ag, struct wh_rel *base,
+                                  const uint32_t *gid, size_t ng)
+{
+    int saved = q->agg_depth;
+    q->agg_depth = q->ncorr;
+    struct wh_vec *v = agg_compute_in(q, ag, base, gid, ng);
+    q->agg_depth = saved;
+    return v;
 }
 
 /* ---- sorting ---- */

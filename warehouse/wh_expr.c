@@ -195,19 +195,49 @@ static int resolve_col(struct wh_q *q, const struct wh_rel *rel, json_t *fields,
         found = c;
     }
     if (found < 0 && must) {
-        for (int o = q->nouter - 1; o >= 0; o--)
-            for (int c = 0; q->outer[o] && c < q->outer[o]->ncols; c++)
-                if (!strcmp(q->outer[o]->names[c], name) &&
-                    (!qual || (q->outer[o]->quals[c] && !strcmp(q->outer[o]->quals[c], qual))))
-                    wh__fail(q, WEIR_EINVAL, loc,
-                             "correlated subqueries are not supported (%s%s%s refers to the "
-                             "outer query); rewrite it as a join",
-                             qual ? qual : "", qual ? "." : "", name);
         if (qual)
             wh__fail(q, WEIR_ENOTFOUND, loc, "column %s.%s does not exist", qual, name);
         wh__fail(q, WEIR_ENOTFOUND, loc, "column \"%s\" does not exist", name);
     }
     return found;
+}
+
+static struct wh_expr *const_expr(struct wh_q *q, struct wh_vec *v, int loc);
+
+/* A column of an enclosing query (innermost first), bound as a constant through its
+ * correlation frame; NULL when no enclosing query has it. Fails for the forms that are not
+ * supported: a grouped outer query, an outer column inside an aggregate's arguments
+ * (q->agg_depth). */
+static struct wh_expr *outer_ref(struct wh_q *q, json_t *fields, int loc)
+{
+    size_t nf = json_array_size(fields);
+    const char *qual = nf >= 2 ? wh__sval(json_array_get(fields, nf - 2)) : NULL;
+    const char *name = wh__sval(json_array_get(fields, nf - 1));
+    if (!name || nf > 3)
+        return NULL;
+    for (int o = q->ncorr - 1; o >= 0; o--) {
+        struct wh_corr *f = q->corr[o];
+        int c = resolve_col(q, f->rel, fields, loc, false);
+        if (c < 0)
+            continue;
+        int k = 0;
+        while (k < f->nref && f->refs[k] != c)
+            k++;
+        if (f->grouped || o < q->agg_depth || !f->rel->cols[c] || (k == f->nref && !f->discover) ||
+            (k == f->nref && f->nref >= WH_MAX_CORR))
+            wh__fail(q, WEIR_EINVAL, loc,
+                     "correlated subqueries are not supported (%s%s%s refers to the "
+                     "outer query); rewrite it as a join",
+                     qual ? qual : "", qual ? "." : "", name);
+        if (!f->discover)
+            return const_expr(q, f->vals[k], loc);
+        if (k == f->nref)
+            f->refs[f->nref++] = c;
+        struct wh_vec *v = wh__vec_new(q, f->rel->cols[c]->type, f->rel->cols[c]->scale, 1);
+        v->nul[0] = 1;
+        return const_expr(q, v, loc);
+    }
+    return NULL;
 }
 
 static struct wh_expr *bind_const(struct wh_q *q, json_t *b, int loc)
@@ -861,13 +891,49 @@ static struct wh_expr *bind_sublink(struct wh_q *q, struct wh_bind *bc, json_t *
     if (any && json_array_size(opn) &&
         strcmp(wh__sval(json_array_get(opn, json_array_size(opn) - 1)), "="))
         wh__fail(q, WEIR_EINVAL, loc, "only = ANY / IN subqueries are supported");
-    int saved_outer = q->nouter;
-    if (q->nouter + 2 <= (int)(sizeof q->outer / sizeof q->outer[0])) {
-        q->outer[q->nouter++] = bc->rel;
-        q->outer[q->nouter++] = bc->base;
-    }
+    if (q->ncorr >= (int)(sizeof q->corr / sizeof q->corr[0]))
+        wh__fail(q, WEIR_EINVAL, loc, "subqueries are nested too deeply");
+    /* Run once with the outer columns it refers to bound as NULL, which finds them; an
+     * uncorrelated subquery's result is final. */
+    struct wh_corr *f = wh__calloc(q, 1, sizeof *f);
+    f->rel = bc->base ? bc->base : bc->rel;
+    f->grouped = bc->base != NULL;
+    f->discover = true;
+    q->corr[q->ncorr++] = f;
     struct wh_rel *r = wh__select(q, sel);
-    q->nouter = saved_outer;
+    q->ncorr--;
+    if (f->nref) {
+        if (!exists && r->ncols != 1)
+            wh__fail(q, WEIR_EINVAL, loc, "subquery must return only one column");
+        struct wh_expr *e = enew(q, E_CORR, loc, f->nref + (any ? 1 : 0));
+        e->col = f->nref;
+        e->sub = sel;
+        e->orel = bc->rel;
+        e->op = exists ? 0 : scalar ? 1 : 2;
+        for (int k = 0; k < f->nref; k++) {
+            struct wh_expr *c = enew(q, E_COL, loc, 0);
+            c->col = f->refs[k];
+            c->type = bc->rel->cols[c->col]->type;
+            c->scale = bc->rel->cols[c->col]->scale;
+            e->args[k] = c;
+        }
+        e->type = WH_T_BOOL;
+        if (scalar) {
+            e->type = r->cols[0]->type == WH_T_UNKNOWN ? WH_T_TEXT : r->cols[0]->type;
+            e->scale = r->cols[0]->scale;
+        } else if (any) {
+            struct wh_expr *lhs = wh__bind(q, bc, json_object_get(b, "testexpr"));
+            struct wh_expr sub = { .kind = E_COL,
+                                   .type = r->cols[0]->type,
+                                   .scale = r->cols[0]->scale };
+            struct wh_expr *pair[2] = { lhs, &sub };
+            uint8_t t;
+            int16_t s;
+            wh__unify(q, pair, 2, loc, &t, &s);
+            e->args[f->nref] = pair[0];
+        }
+        return e;
+    }
     if (exists) {
         struct wh_vec *v = wh__vec_new(q, WH_T_BOOL, 0, 1);
         v->i[0] = r->n > 0;
@@ -936,7 +1002,12 @@ struct wh_expr *wh__bind(struct wh_q *q, struct wh_bind *bc, json_t *node)
         if (json_object_get(last, "A_Star"))
             wh__fail(q, WEIR_EINVAL, loc, "* is not allowed here");
         if (bc->base) { /* grouped: a column must be a GROUP BY key */
-            int c = resolve_col(q, bc->base, fields, loc, true);
+            int c = resolve_col(q, bc->base, fields, loc, false);
+            struct wh_expr *oe = c < 0 ? outer_ref(q, fields, loc) : NULL;
+            if (oe)
+                return oe;
+            if (c < 0)
+                c = resolve_col(q, bc->base, fields, loc, true);
             for (int k = 0; k < bc->nsubst; k++)
                 if (bc->subst_col[k] == c) {
                     struct wh_expr *e = enew(q, E_COL, loc, 0);
@@ -950,7 +1021,13 @@ struct wh_expr *wh__bind(struct wh_q *q, struct wh_bind *bc, json_t *node)
                      "aggregate function",
                      wh__sval(last));
         }
-        int c = resolve_col(q, bc->rel, fields, loc, true);
+        int c = resolve_col(q, bc->rel, fields, loc, false);
+        if (c < 0) {
+            struct wh_expr *oe = outer_ref(q, fields, loc);
+            if (oe)
+                return oe;
+            c = resolve_col(q, bc->rel, fields, loc, true);
+        }
         struct wh_expr *e = enew(q, E_COL, loc, 0);
         e->col = c;
         if (!bc->rel->cols[c])
@@ -2128,6 +2205,116 @@ static struct wh_vec *bool_vec(struct wh_q *q, size_t n)
     return wh__vec_new(q, WH_T_BOOL, 0, n);
 }
 
+/* Row ro of o (boolean) = x[r] IN set, where set holds the sorted non-NULL values of the
+ * subquery and `sawnull` says whether it also returned a NULL (SQL three-valued logic). */
+static void insub_row(struct wh_vec *o, size_t ro, const struct wh_vec *x, size_t r,
+                      const struct wh_vec *set, bool sawnull)
+{
+    o->nul[ro] = 0;
+    if (x->nul[r]) { /* NULL IN (empty set) is false */
+        if (set->n > 0 || sawnull)
+            o->nul[ro] = 1;
+        else
+            o->i[ro] = 0;
+        return;
+    }
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = wh__cmp_rows(set, mid, x, r);
+        if (c == 0) {
+            o->i[ro] = 1;
+            return;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (sawnull)
+        o->nul[ro] = 1;
+    else
+        o->i[ro] = 0;
+}
+
+static bool has_corr(const struct wh_expr *e);
+
+/* A correlated subquery: the rows are grouped by the outer columns it refers to, and the
+ * subquery runs once per distinct combination (NULLs equal) with those bound as constants. */
+static struct wh_vec *eval_corr(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
+{
+    size_t n = rel->n;
+    int nk = e->col;
+    struct wh_vec **keys = wh__calloc(q, (size_t)nk + 1, sizeof *keys);
+    bool *flags = wh__calloc(q, (size_t)nk + 1, sizeof *flags);
+    for (int k = 0; k < nk; k++)
+        keys[k] = wh__eval(q, e->args[k], rel);
+    struct wh_vec *x = e->op == 2 ? wh__eval(q, e->args[nk], rel) : NULL;
+    struct wh_vec *o = e->op == 1 ? wh__vec_new(q, e->type, e->scale, n) : bool_vec(q, n);
+    uint32_t *perm = wh__sort_perm(q, keys, nk, flags, flags, n);
+    if (q->ncorr >= (int)(sizeof q->corr / sizeof q->corr[0]))
+        wh__fail(q, WEIR_EINVAL, e->loc, "subqueries are nested too deeply");
+    struct wh_corr *f = wh__calloc(q, 1, sizeof *f);
+    f->rel = e->orel;
+    f->nref = nk;
+    for (int k = 0; k < nk; k++)
+        f->refs[k] = e->args[k]->col;
+    for (size_t g = 0; g < n;) {
+        size_t end = g + 1;
+        for (; end < n; end++) {
+            bool same = true;
+            for (int k = 0; k < nk && same; k++) {
+                const struct wh_vec *v = keys[k];
+                uint32_t a = perm[g], b = perm[end];
+                same = v->nul[a] == v->nul[b] && (v->nul[a] || wh__cmp_rows(v, a, v, b) == 0);
+            }
+            if (!same)
+                break;
+        }
+        for (int k = 0; k < nk; k++)
+            f->vals[k] = wh__vec_gather(q, keys[k], &perm[g], 1);
+        q->corr[q->ncorr++] = f;
+        struct wh_rel *r = wh__select(q, e->sub);
+        q->ncorr--;
+        if (e->op == 0) {
+            for (size_t j = g; j < end; j++)
+                o->i[perm[j]] = r->n > 0;
+        } else {
+            if (r->ncols != 1)
+                wh__fail(q, WEIR_EINVAL, e->loc, "subquery must return only one column");
+            const struct wh_expr *want = e->op == 1 ? e : e->args[nk];
+            struct wh_vec *col = wh__cast(q, r->cols[0], want->type, want->scale, e->loc);
+            if (e->op == 1) {
+                if (r->n > 1)
+                    wh__fail(q, WEIR_EINVAL, e->loc,
+                             "more than one row returned by a subquery used as an expression");
+                for (size_t j = g; j < end; j++) {
+                    if (r->n == 0)
+                        o->nul[perm[j]] = 1;
+                    else
+                        wh__vec_copy_row(o, perm[j], col, 0);
+                }
+            } else {
+                uint32_t *idx = wh__alloc(q, (r->n + 1) * sizeof *idx);
+                size_t m = 0;
+                bool sawnull = false;
+                for (size_t k = 0; k < r->n; k++) {
+                    if (col->nul[k])
+                        sawnull = true;
+                    else
+                        idx[m++] = (uint32_t)k;
+                }
+                qsort_r(idx, m, sizeof *idx, sort_vec_cmp, col);
+                struct wh_vec *set = wh__vec_gather(q, col, idx, m);
+                for (size_t j = g; j < end; j++)
+                    insub_row(o, perm[j], x, perm[j], set, sawnull);
+            }
+        }
+        g = end;
+    }
+    return o;
+}
+
 struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
 {
     size_t n = rel->n;
@@ -2238,19 +2425,40 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
         bool isand = e->kind == E_AND;
         for (size_t r = 0; r < n; r++)
             o->i[r] = isand;
-        for (int k = 0; k < e->nargs; k++) {
-            struct wh_vec *a = wh__eval(q, e->args[k], rel);
-            for (size_t r = 0; r < n; r++) {
-                if (o->i[r] != isand && !o->nul[r])
-                    continue; /* already decided */
-                if (a->nul[r]) {
-                    o->nul[r] = 1;
-                } else if ((a->i[r] != 0) != isand) {
-                    o->i[r] = !isand;
-                    o->nul[r] = 0;
+        /* Correlated subqueries run last, and only on the rows still undecided. */
+        uint32_t *idx = NULL;
+        for (int pass = 0; pass < 2; pass++)
+            for (int k = 0; k < e->nargs; k++) {
+                bool hc = has_corr(e->args[k]);
+                if (hc != (pass == 1))
+                    continue;
+                size_t m = n;
+                const struct wh_rel *sub = rel;
+                if (hc) {
+                    if (!idx)
+                        idx = wh__alloc(q, (n ? n : 1) * sizeof *idx);
+                    m = 0;
+                    for (size_t r = 0; r < n; r++)
+                        if (o->i[r] == isand || o->nul[r])
+                            idx[m++] = (uint32_t)r;
+                    if (!m)
+                        continue;
+                    if (m < n)
+                        sub = wh__rel_gather(q, rel, idx, m);
+                }
+                struct wh_vec *a = wh__eval(q, e->args[k], sub);
+                for (size_t j = 0; j < m; j++) {
+                    size_t r = sub == rel ? j : idx[j];
+                    if (o->i[r] != isand && !o->nul[r])
+                        continue; /* already decided */
+                    if (a->nul[j]) {
+                        o->nul[r] = 1;
+                    } else if ((a->i[j] != 0) != isand) {
+                        o->i[r] = !isand;
+                        o->nul[r] = 0;
+                    }
                 }
             }
-        }
         return o;
     }
     case E_NOT: {
@@ -2312,37 +2520,12 @@ struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh
     }
     case E_INSUB: {
         struct wh_vec *x = wh__eval(q, e->args[0], rel), *o = bool_vec(q, n);
-        const struct wh_vec *set = e->cval;
-        for (size_t r = 0; r < n; r++) {
-            if ((o->nul[r] = x->nul[r] && (set->n > 0 || e->ci)))
-                continue;
-            if (x->nul[r]) { /* NULL IN (empty set) is false */
-                o->i[r] = 0;
-                continue;
-            }
-            size_t lo = 0, hi = set->n;
-            bool found = false;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                int c = wh__cmp_rows(set, mid, x, r);
-                if (c == 0) {
-                    found = true;
-                    break;
-                }
-                if (c < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (found)
-                o->i[r] = 1;
-            else if (e->ci)
-                o->nul[r] = 1;
-            else
-                o->i[r] = 0;
-        }
+        for (size_t r = 0; r < n; r++)
+            insub_row(o, r, x, r, e->cval, e->ci);
         return o;
     }
+    case E_CORR:
+        return eval_corr(q, e, rel);
     case E_COALESCE:
     case E_MINMAX: {
         struct wh_vec *o = wh__vec_new(q, e->type, e->scale, n);
@@ -2463,6 +2646,18 @@ struct wh_rel *wh__rel_slice(struct wh_q *q, const struct wh_rel *r, size_t from
     return o;
 }
 
+static bool has_corr(const struct wh_expr *e)
+{
+    if (!e)
+        return false;
+    if (e->kind == E_CORR)
+        return true;
+    for (int k = 0; k < e->nargs; k++)
+        if (has_corr(e->args[k]))
+            return true;
+    return false;
+}
+
 struct eval_par {
     const struct wh_expr *e;
     const struct wh_rel *rel;
@@ -2477,8 +2672,8 @@ static void eval_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size
 
 struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
 {
-    if (e->kind == E_COL || e->kind == E_CONST)
-        return wh__eval(q, e, rel);
+    if (e->kind == E_COL || e->kind == E_CONST || has_corr(e))
+        return wh__eval(q, e, rel); /* a correlated subquery runs queries: not in a task */
     size_t nch = wh__par_chunks(q, rel->n, WH_GRANULE);
     if (nch <= 1)
         return wh__eval(q, e, rel);

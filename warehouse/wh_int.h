@@ -126,6 +126,19 @@ struct wh_cte {
     struct wh_cte *next;
 };
 
+/* The outer side of a subquery while it is bound or run (wh_expr.c). A column of `rel` that
+ * the subquery refers to binds as a constant: NULL while `discover` (the references are
+ * recorded in refs), else vals[k] for refs[k] (one row each). */
+#define WH_MAX_CORR 16
+struct wh_corr {
+    const struct wh_rel *rel;
+    bool grouped; /* the outer query is grouped: references are not supported */
+    bool discover;
+    int nref;
+    int refs[WH_MAX_CORR];
+    struct wh_vec *vals[WH_MAX_CORR];
+};
+
 /* One statement's context. Errors anywhere below wh_exec leave through wh__fail, which
  * longjmps back to the statement boundary (PostgreSQL's ereport): all query memory lives in
  * the arena, and non-memory resources are registered with arena_on_reset. */
@@ -139,11 +152,12 @@ struct wh_q {
     const char *stmt_text; /* the current statement alone */
     size_t stmt_len;
     int view_depth;
-    const struct wh_rel *outer[16]; /* relations of enclosing queries (for error messages) */
-    int nouter;
-    int64_t now; /* now(): the statement's start, microseconds since the epoch */
-    void *amu;   /* pthread_mutex_t guarding the arena while tasks run in parallel, or NULL */
-    bool worker; /* a task's copy of the context: no nested parallelism */
+    struct wh_corr *corr[16]; /* enclosing subqueries' outer sides, innermost last */
+    int ncorr;
+    int agg_depth; /* binding an aggregate's arguments: corr[0..agg_depth) are off limits */
+    int64_t now;   /* now(): the statement's start, microseconds since the epoch */
+    void *amu;     /* pthread_mutex_t guarding the arena while tasks run in parallel, or NULL */
+    bool worker;   /* a task's copy of the context: no nested parallelism */
 };
 
 /* Errors (wh_sql.c). `loc` is a byte offset into the SQL or -1. */
@@ -300,6 +314,8 @@ enum wh_ekind {
     E_FUNC,
     E_INSUB,    /* x [NOT] IN (uncorrelated subquery): cval holds the sorted values */
     E_INTERVAL, /* an interval constant: only valid as an operand of date/time +/- */
+    E_CORR,     /* correlated subquery: args[0..col) the outer key columns, then (IN) the
+                 * left operand; op 0 EXISTS, 1 scalar, 2 IN; run once per distinct key */
 };
 enum wh_op {
     OP_ADD,
@@ -363,8 +379,10 @@ struct wh_expr {
     int col;
     struct wh_vec *cval; /* E_CONST: one row */
     bool neg, ci;
-    int64_t months, us; /* E_INTERVAL, F_ADD_INTERVAL: the interval (days as 86400 s) */
-    int64_t days;       /* E_INTERVAL: the day part (us excludes it) */
+    int64_t months, us;        /* E_INTERVAL, F_ADD_INTERVAL: the interval (days as 86400 s) */
+    int64_t days;              /* E_INTERVAL: the day part (us excludes it) */
+    json_t *sub;               /* E_CORR: the subquery's SelectStmt body */
+    const struct wh_rel *orel; /* E_CORR: the outer relation the keys index */
 };
 
 /* Binding context. `rel` gives the columns; in a grouped query `rel` is the grouped
