@@ -850,20 +850,26 @@ static json_t *j_ts(int64_t t)
     return json_string(ts_format(t, TS_FMT_OFFSET, b, sizeof(b)));
 }
 
-int store_import_error_list(struct store *st, json_t **out, struct weir_err *err)
+/* Builds the JSON object of the current row of `c` (new reference), or returns NULL with
+ * `err` filled to stop the listing. */
+typedef json_t *(*row_json_fn)(struct store *st, struct store__cur *c, void *ud,
+                               struct weir_err *err);
+
+/* Runs `sql` and collects one object per row into a new array in *out. */
+static int list_json(struct store *st, const char *sql, const struct store__param *p, int np,
+                     row_json_fn row, void *ud, json_t **out, struct weir_err *err)
 {
     struct store__cur *c = NULL;
-    int rc =
-        q(st, "SELECT id, fileloc, msg, ts FROM import_error ORDER BY id", NULL, 0, &c, NULL, err);
+    int rc = q(st, sql, p, np, &c, NULL, err);
     if (rc < 0)
         return rc;
     json_t *arr = json_array();
     while ((rc = next_row(st, c, err)) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "import_error_id", json_integer(col_int(st, c, 0)));
-        json_object_set_new(o, "filename", j_str(col_str(st, c, 1)));
-        json_object_set_new(o, "stack_trace", j_str(col_str(st, c, 2)));
-        json_object_set_new(o, "timestamp", j_ts(col_ts(st, c, 3)));
+        json_t *o = row(st, c, ud, err);
+        if (!o) {
+            rc = -(err && err->code ? err->code : WEIR_EINTERNAL);
+            break;
+        }
         json_array_append_new(arr, o);
     }
     cur_free(st, c);
@@ -873,6 +879,25 @@ int store_import_error_list(struct store *st, json_t **out, struct weir_err *err
     }
     *out = arr;
     return 0;
+}
+
+static json_t *import_error_row(struct store *st, struct store__cur *c, void *ud,
+                                struct weir_err *err)
+{
+    (void)ud;
+    (void)err;
+    json_t *o = json_object();
+    json_object_set_new(o, "import_error_id", json_integer(col_int(st, c, 0)));
+    json_object_set_new(o, "filename", j_str(col_str(st, c, 1)));
+    json_object_set_new(o, "stack_trace", j_str(col_str(st, c, 2)));
+    json_object_set_new(o, "timestamp", j_ts(col_ts(st, c, 3)));
+    return o;
+}
+
+int store_import_error_list(struct store *st, json_t **out, struct weir_err *err)
+{
+    return list_json(st, "SELECT id, fileloc, msg, ts FROM import_error ORDER BY id", NULL, 0,
+                     import_error_row, NULL, out, err);
 }
 
 /* ---- runs ------------------------------------------------------------------------- */
@@ -1921,45 +1946,42 @@ int store_xcom_get(struct store *st, const char *dag_id, const char *run_id, con
     return rc;
 }
 
+struct xcom_row_ud {
+    const char *dag_id, *run_id;
+};
+
+static json_t *xcom_row(struct store *st, struct store__cur *c, void *ud, struct weir_err *err)
+{
+    const struct xcom_row_ud *k = ud;
+    json_t *v = parse_value(col_str(st, c, 2));
+    if (!v) {
+        err_set(err, WEIR_EINTERNAL, "xcom '%s': stored value is not JSON", col_str(st, c, 1));
+        return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "dag_id", j_str(k->dag_id));
+    json_object_set_new(o, "dag_run_id", j_str(k->run_id));
+    json_object_set_new(o, "task_id", j_str(col_str(st, c, 0)));
+    json_object_set_new(o, "key", j_str(col_str(st, c, 1)));
+    json_object_set_new(o, "value", v);
+    json_object_set_new(o, "timestamp", j_ts(col_ts(st, c, 3)));
+    return o;
+}
+
 int store_xcom_list(struct store *st, const char *dag_id, const char *run_id, const char *task_id,
                     json_t **out, struct weir_err *err)
 {
-    struct store__cur *c = NULL;
     struct store__param p[] = { p_text(dag_id), p_text(run_id), p_text(task_id) };
-    int rc = task_id ? q(st,
+    struct xcom_row_ud ud = { dag_id, run_id };
+    if (task_id)
+        return list_json(st,
                          "SELECT task_id, key, value, ts FROM xcom WHERE dag_id = $1 "
                          "AND run_id = $2 AND task_id = $3 ORDER BY task_id, key",
-                         p, 3, &c, NULL, err)
-                     : q(st,
-                         "SELECT task_id, key, value, ts FROM xcom WHERE dag_id = $1 "
-                         "AND run_id = $2 ORDER BY task_id, key",
-                         p, 2, &c, NULL, err);
-    if (rc < 0)
-        return rc;
-    json_t *arr = json_array();
-    while ((rc = next_row(st, c, err)) == 1) {
-        json_t *v = parse_value(col_str(st, c, 2));
-        if (!v) {
-            rc = err_set(err, WEIR_EINTERNAL, "xcom '%s': stored value is not JSON",
-                         col_str(st, c, 1));
-            break;
-        }
-        json_t *o = json_object();
-        json_object_set_new(o, "dag_id", j_str(dag_id));
-        json_object_set_new(o, "dag_run_id", j_str(run_id));
-        json_object_set_new(o, "task_id", j_str(col_str(st, c, 0)));
-        json_object_set_new(o, "key", j_str(col_str(st, c, 1)));
-        json_object_set_new(o, "value", v);
-        json_object_set_new(o, "timestamp", j_ts(col_ts(st, c, 3)));
-        json_array_append_new(arr, o);
-    }
-    cur_free(st, c);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+                         p, 3, xcom_row, &ud, out, err);
+    return list_json(st,
+                     "SELECT task_id, key, value, ts FROM xcom WHERE dag_id = $1 "
+                     "AND run_id = $2 ORDER BY task_id, key",
+                     p, 2, xcom_row, &ud, out, err);
 }
 
 int store_xcom_clear(struct store *st, const char *dag_id, const char *run_id, const char *task_id,
@@ -2011,28 +2033,21 @@ int store_var_delete(struct store *st, const char *key, struct weir_err *err)
     return delete_one(st, "DELETE FROM variable WHERE key = $1", key, "variable", err);
 }
 
+static json_t *var_row(struct store *st, struct store__cur *c, void *ud, struct weir_err *err)
+{
+    (void)ud;
+    (void)err;
+    json_t *o = json_object();
+    json_object_set_new(o, "key", j_str(col_str(st, c, 0)));
+    json_object_set_new(o, "value", j_str(col_str(st, c, 1)));
+    json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
+    return o;
+}
+
 int store_var_list(struct store *st, json_t **out, struct weir_err *err)
 {
-    struct store__cur *c = NULL;
-    int rc =
-        q(st, "SELECT key, value, description FROM variable ORDER BY key", NULL, 0, &c, NULL, err);
-    if (rc < 0)
-        return rc;
-    json_t *arr = json_array();
-    while ((rc = next_row(st, c, err)) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "key", j_str(col_str(st, c, 0)));
-        json_object_set_new(o, "value", j_str(col_str(st, c, 1)));
-        json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
-        json_array_append_new(arr, o);
-    }
-    cur_free(st, c);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return list_json(st, "SELECT key, value, description FROM variable ORDER BY key", NULL, 0,
+                     var_row, NULL, out, err);
 }
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -2150,45 +2165,38 @@ static void mask_extra(json_t *o)
     }
 }
 
+static json_t *conn_row(struct store *st, struct store__cur *c, void *ud, struct weir_err *err)
+{
+    (void)ud;
+    (void)err;
+    json_t *o = json_object();
+    json_object_set_new(o, "connection_id", j_str(col_str(st, c, 0)));
+    json_object_set_new(o, "conn_type", j_str(col_str(st, c, 1)));
+    json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
+    json_object_set_new(o, "host", j_str(col_str(st, c, 3)));
+    json_object_set_new(o, "schema", j_str(col_str(st, c, 4)));
+    json_object_set_new(o, "login", j_str(col_str(st, c, 5)));
+    int64_t port = col_int(st, c, 6);
+    json_object_set_new(o, "port", port ? json_integer(port) : json_null());
+    /* Airflow sends extra as a JSON string; secrets inside it are masked */
+    json_t *extra = parse_value(col_str(st, c, 7));
+    char *etext = NULL;
+    if (json_is_object(extra)) {
+        mask_extra(extra);
+        etext = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    json_decref(extra);
+    json_object_set_new(o, "extra", j_str(etext));
+    free(etext);
+    return o;
+}
+
 int store_conn_list(struct store *st, json_t **out, struct weir_err *err)
 {
-    struct store__cur *c = NULL;
-    int rc = q(st,
-               "SELECT conn_id, conn_type, description, host, conn_schema, login, port, extra "
-               "FROM connection ORDER BY conn_id",
-               NULL, 0, &c, NULL, err);
-    if (rc < 0)
-        return rc;
-    json_t *arr = json_array();
-    while ((rc = next_row(st, c, err)) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "connection_id", j_str(col_str(st, c, 0)));
-        json_object_set_new(o, "conn_type", j_str(col_str(st, c, 1)));
-        json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
-        json_object_set_new(o, "host", j_str(col_str(st, c, 3)));
-        json_object_set_new(o, "schema", j_str(col_str(st, c, 4)));
-        json_object_set_new(o, "login", j_str(col_str(st, c, 5)));
-        int64_t port = col_int(st, c, 6);
-        json_object_set_new(o, "port", port ? json_integer(port) : json_null());
-        /* Airflow sends extra as a JSON string; secrets inside it are masked */
-        json_t *extra = parse_value(col_str(st, c, 7));
-        char *etext = NULL;
-        if (json_is_object(extra)) {
-            mask_extra(extra);
-            etext = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
-        }
-        json_decref(extra);
-        json_object_set_new(o, "extra", j_str(etext));
-        free(etext);
-        json_array_append_new(arr, o);
-    }
-    cur_free(st, c);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return list_json(st,
+                     "SELECT conn_id, conn_type, description, host, conn_schema, login, port, "
+                     "extra FROM connection ORDER BY conn_id",
+                     NULL, 0, conn_row, NULL, out, err);
 }
 
 /* ---- pools -------------------------------------------------------------------------- */
@@ -2235,28 +2243,21 @@ int store_pool_delete(struct store *st, const char *name, struct weir_err *err)
     return delete_one(st, "DELETE FROM pool WHERE name = $1", name, "pool", err);
 }
 
+static json_t *pool_row(struct store *st, struct store__cur *c, void *ud, struct weir_err *err)
+{
+    (void)ud;
+    (void)err;
+    json_t *o = json_object();
+    json_object_set_new(o, "name", j_str(col_str(st, c, 0)));
+    json_object_set_new(o, "slots", json_integer(col_int(st, c, 1)));
+    json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
+    return o;
+}
+
 int store_pool_list(struct store *st, json_t **out, struct weir_err *err)
 {
-    struct store__cur *c = NULL;
-    int rc =
-        q(st, "SELECT name, slots, description FROM pool ORDER BY name", NULL, 0, &c, NULL, err);
-    if (rc < 0)
-        return rc;
-    json_t *arr = json_array();
-    while ((rc = next_row(st, c, err)) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", j_str(col_str(st, c, 0)));
-        json_object_set_new(o, "slots", json_integer(col_int(st, c, 1)));
-        json_object_set_new(o, "description", j_str(col_str(st, c, 2)));
-        json_array_append_new(arr, o);
-    }
-    cur_free(st, c);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return list_json(st, "SELECT name, slots, description FROM pool ORDER BY name", NULL, 0,
+                     pool_row, NULL, out, err);
 }
 
 /* ---- users and tokens ------------------------------------------------------------------ */
@@ -2362,28 +2363,21 @@ int store_user_delete(struct store *st, const char *username, struct weir_err *e
     return tx_leave(st, own, rc, err);
 }
 
+static json_t *user_row(struct store *st, struct store__cur *c, void *ud, struct weir_err *err)
+{
+    (void)ud;
+    (void)err;
+    json_t *o = json_object();
+    json_object_set_new(o, "username", j_str(col_str(st, c, 0)));
+    json_object_set_new(o, "role", j_str(col_str(st, c, 1)));
+    json_object_set_new(o, "created_at", j_ts(col_ts(st, c, 2)));
+    return o;
+}
+
 int store_user_list(struct store *st, json_t **out, struct weir_err *err)
 {
-    struct store__cur *c = NULL;
-    int rc = q(st, "SELECT username, role, created_at FROM users ORDER BY username", NULL, 0, &c,
-               NULL, err);
-    if (rc < 0)
-        return rc;
-    json_t *arr = json_array();
-    while ((rc = next_row(st, c, err)) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "username", j_str(col_str(st, c, 0)));
-        json_object_set_new(o, "role", j_str(col_str(st, c, 1)));
-        json_object_set_new(o, "created_at", j_ts(col_ts(st, c, 2)));
-        json_array_append_new(arr, o);
-    }
-    cur_free(st, c);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return list_json(st, "SELECT username, role, created_at FROM users ORDER BY username", NULL,
+                     0, user_row, NULL, out, err);
 }
 
 int store_user_count(struct store *st, int64_t *count, struct weir_err *err)
