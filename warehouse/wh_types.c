@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/ts.h"
 
 bool wh__type_is_float(uint8_t t)
 {
@@ -113,27 +114,19 @@ int64_t wh__pow10(int n)
 }
 
 /* Howard Hinnant's civil calendar algorithms. */
+/* Calendar arithmetic is core/ts.h's; these adapt its types to the engine's. */
 int64_t wh__days_from_civil(int64_t y, unsigned m, unsigned d)
 {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
+    return ts_days_from_civil((int)y, (int)m, (int)d);
 }
 
 void wh__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+    int yy, mm, dd;
+    ts_civil_from_days(z, &yy, &mm, &dd);
+    *y = yy;
+    *m = (unsigned)mm;
+    *d = (unsigned)dd;
 }
 
 struct wh_vec *wh__vec_new(struct wh_q *q, uint8_t type, int16_t scale, size_t n)
