@@ -83,16 +83,6 @@ static int sl_fail(struct sl_db *db, int rc, struct weir_err *err)
                    db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
 /* $N -> ?N outside quoted text; the result is as long as the input. */
 static char *sl_translate(const char *sql)
 {
@@ -114,7 +104,7 @@ static char *sl_translate(const char *sql)
 static int sl_prepare(struct sl_db *db, const char *sql, sqlite3_stmt **out, struct sl_slot **slot,
                       struct weir_err *err)
 {
-    uint64_t h = fnv1a(sql);
+    uint64_t h = store__fnv1a(sql);
     struct sl_slot *free_slot = NULL;
     *slot = NULL;
     for (size_t i = 0; i < SL_CACHE_SLOTS; i++) {

@@ -456,7 +456,8 @@ static int batch_insert(struct store *st, batch_sql_fn *build, const struct stor
     return rc;
 }
 
-static uint64_t fnv1a(const char *s)
+/* FNV-1a: a cheap, stable 64-bit hash (statement cache keys, DAG doc versions). */
+uint64_t store__fnv1a(const char *s)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     for (; *s; s++) {
@@ -554,7 +555,7 @@ static int dag_sync_tx(struct store *st, const char *dag_id, const char *fileloc
         return rc;
 
     char hash[17];
-    (void)snprintf(hash, sizeof(hash), "%016" PRIx64, fnv1a(doc_json));
+    (void)snprintf(hash, sizeof(hash), "%016" PRIx64, store__fnv1a(doc_json));
     struct store__cur *c = NULL;
     struct store__param id[] = { p_text(dag_id) };
     rc = q(st,

@@ -80,4 +80,7 @@ int store__migration_count(void);
 /* Copies `url` with the password (userinfo and ?password=) replaced by "***". */
 char *store__url_redact(const char *url);
 
+/* FNV-1a 64-bit hash of a C string (statement-cache keys, DAG doc version hashes). */
+uint64_t store__fnv1a(const char *s);
+
 #endif

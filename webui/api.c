@@ -51,7 +51,7 @@ static int q_size(struct req *r, const char *name, size_t def, size_t max, size_
     return 0;
 }
 
-static int q_page(struct req *r, size_t *limit, size_t *offset)
+int web__page_params(struct req *r, size_t *limit, size_t *offset)
 {
     if (q_size(r, "limit", PAGE_DEFAULT, PAGE_MAX, limit) < 0)
         return -1;
@@ -130,7 +130,7 @@ static json_t *collection(const char *name, json_t *items, size_t total)
 }
 
 /* Slices [offset, offset+limit) out of `arr` (stolen) into a collection. */
-static json_t *page_of(const char *name, json_t *arr, size_t limit, size_t offset)
+json_t *web__page_of(const char *name, json_t *arr, size_t limit, size_t offset)
 {
     size_t total = json_array_size(arr);
     json_t *items = json_array();
@@ -279,7 +279,7 @@ static int dags_list_build(struct req *r, json_t **out)
     GET_STORE(r, st);
     size_t limit, offset;
     int only_active, paused;
-    if (q_page(r, &limit, &offset) < 0 || q_bool(r, "only_active", 1, &only_active) < 0 ||
+    if (web__page_params(r, &limit, &offset) < 0 || q_bool(r, "only_active", 1, &only_active) < 0 ||
         q_bool(r, "paused", -1, &paused) < 0)
         return -1;
     const char *pattern = web__query(r, "dag_id_pattern");
@@ -317,7 +317,7 @@ static int dags_list_build(struct req *r, json_t **out)
             json_array_append_new(arr, v[i]);
         free(v);
     }
-    *out = page_of("dags", arr, limit, offset);
+    *out = web__page_of("dags", arr, limit, offset);
     return 0;
 }
 
@@ -598,7 +598,7 @@ static int h_runs_list(struct req *r)
     GET_STORE(r, st);
     struct store_run_filter f;
     store_run_filter_init(&f);
-    if (q_page(r, &f.limit, &f.offset) < 0)
+    if (web__page_params(r, &f.limit, &f.offset) < 0)
         return -1;
     if (!is_wild(r->args[0])) {
         struct store_dag d = { 0 };
@@ -846,7 +846,7 @@ static int h_tis_list(struct req *r)
 {
     GET_STORE(r, st);
     struct store_ti_filter f = { 0 };
-    if (q_page(r, &f.limit, &f.offset) < 0)
+    if (web__page_params(r, &f.limit, &f.offset) < 0)
         return -1;
     f.dag_id = is_wild(r->args[0]) ? NULL : r->args[0];
     f.run_id = is_wild(r->args[1]) ? NULL : r->args[1];
@@ -1213,7 +1213,7 @@ static int h_xcom_list(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (q_page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     struct store_ti t = { 0 };
     if (get_ti(r, st, &t) < 0)
@@ -1230,7 +1230,7 @@ static int h_xcom_list(struct req *r)
         json_object_set_new(x, "map_index", json_integer(-1));
         json_object_set_new(x, "value", xcom_value_text(json_object_get(x, "value")));
     }
-    return web__json(r, 200, page_of("xcom_entries", arr, limit, offset));
+    return web__json(r, 200, web__page_of("xcom_entries", arr, limit, offset));
 }
 
 static int h_xcom_get(struct req *r)

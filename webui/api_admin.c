@@ -22,42 +22,6 @@
     if (!st)                                  \
     return web__fail((r), -WEIR_EUNAVAIL, &err)
 
-static int page(struct req *r, size_t *limit, size_t *offset)
-{
-    const char *names[] = { "limit", "offset" };
-    size_t *outs[] = { limit, offset };
-    *limit = 100;
-    *offset = 0;
-    for (int i = 0; i < 2; i++) {
-        const char *s = web__query(r, names[i]);
-        if (!s)
-            continue;
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < 0)
-            return web__problem(r, WEIR_EINVAL,
-                                "query parameter '%s' must be a non-negative integer", names[i]);
-        *outs[i] = (size_t)v;
-    }
-    if (*limit == 0 || *limit > 1000)
-        *limit = *limit ? 1000 : 100;
-    return 0;
-}
-
-static json_t *page_of(const char *name, json_t *arr, size_t limit, size_t offset)
-{
-    size_t total = json_array_size(arr);
-    json_t *items = json_array();
-    for (size_t i = offset; i < total && i < offset + limit; i++)
-        json_array_append(items, json_array_get(arr, i));
-    json_decref(arr);
-    json_t *o = json_object();
-    json_object_set_new(o, name, items);
-    json_object_set_new(o, "total_entries", json_integer((json_int_t)total));
-    return o;
-}
-
 /* Finds the element of `arr` whose `key` equals `val`; new reference or NULL. */
 static json_t *find_by(json_t *arr, const char *key, const char *val)
 {
@@ -141,13 +105,13 @@ int web__h_variables_list(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     json_t *arr = NULL;
     int rc = STORE(r, store_var_list(st, &arr, &err));
     if (rc < 0)
         return web__fail(r, rc, &err);
-    return web__json(r, 200, page_of("variables", arr, limit, offset));
+    return web__json(r, 200, web__page_of("variables", arr, limit, offset));
 }
 
 static int var_reply(struct req *r, struct store *st, const char *key)
@@ -254,13 +218,13 @@ int web__h_connections_list(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     json_t *arr = NULL;
     int rc = STORE(r, store_conn_list(st, &arr, &err));
     if (rc < 0)
         return web__fail(r, rc, &err);
-    return web__json(r, 200, page_of("connections", arr, limit, offset));
+    return web__json(r, 200, web__page_of("connections", arr, limit, offset));
 }
 
 /* The list view is the one that never holds passwords (and masks secrets in extra). */
@@ -431,13 +395,13 @@ int web__h_pools_list(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     json_t *arr = NULL;
     int rc = STORE(r, store_pool_list(st, &arr, &err));
     if (rc < 0)
         return web__fail(r, rc, &err);
-    json_t *o = page_of("pools", arr, limit, offset);
+    json_t *o = web__page_of("pools", arr, limit, offset);
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(o, "pools"), i, p) {
@@ -582,7 +546,7 @@ int web__h_users_list(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     json_t *arr = NULL;
     int rc = STORE(r, store_user_list(st, &arr, &err));
@@ -592,7 +556,7 @@ int web__h_users_list(struct req *r)
     json_t *u;
     json_array_foreach(arr, i, u)
         user_decorate(u);
-    return web__json(r, 200, page_of("users", arr, limit, offset));
+    return web__json(r, 200, web__page_of("users", arr, limit, offset));
 }
 
 static int user_reply(struct req *r, struct store *st, const char *name)
@@ -718,13 +682,13 @@ int web__h_import_errors(struct req *r)
 {
     GET_STORE(r, st);
     size_t limit, offset;
-    if (page(r, &limit, &offset) < 0)
+    if (web__page_params(r, &limit, &offset) < 0)
         return -1;
     json_t *arr = NULL;
     int rc = STORE(r, store_import_error_list(st, &arr, &err));
     if (rc < 0)
         return web__fail(r, rc, &err);
-    return web__json(r, 200, page_of("import_errors", arr, limit, offset));
+    return web__json(r, 200, web__page_of("import_errors", arr, limit, offset));
 }
 
 int web__h_version(struct req *r)

@@ -133,6 +133,13 @@ int web__fail(struct req *r, int rc, const struct weir_err *err);
 /* A header or query argument, or NULL. */
 const char *web__header(struct req *r, const char *name);
 const char *web__query(struct req *r, const char *name);
+
+/* Reads ?limit= (default 100, at most 1000; 0 means the default) and ?offset=. Returns 0,
+ * or the result of the 400 answer it queued for a bad value. */
+int web__page_params(struct req *r, size_t *limit, size_t *offset);
+/* Airflow's collection {NAME: [items in [offset, offset+limit)], "total_entries": n} from
+ * the whole list `arr` (stolen). New reference. */
+json_t *web__page_of(const char *name, json_t *arr, size_t limit, size_t offset);
 /* The body as a JSON object: size, depth, syntax, UTF-8 and type checked; *out new ref. On
  * failure responds 400/413 and returns negative. */
 int web__body_object(struct req *r, json_t **out);
