@@ -210,7 +210,9 @@ static void parse_csv(struct wh_q *q, char *s, size_t len, const struct copt *o,
                     memcpy(nfld, fields, nf * sizeof *nfld);
                 fields = nfld;
             }
-            fields[nf++] = !quoted && !strcmp(start, o->null) ? NULL : start;
+            /* The NULL string is usually empty: test that without a call per field. */
+            bool isnull = !quoted && (o->null[0] ? !strcmp(start, o->null) : !start[0]);
+            fields[nf++] = isnull ? NULL : start;
             if (term == o->delim) {
                 p++;
                 continue;

@@ -91,9 +91,51 @@ static uint64_t row_hash(struct wh_vec **v, int nk, size_t r)
 /* Groups rows [from, to): gid[r] gets a group number local to the range, first[g] the
  * range's first row of group g (an absolute row number). Returns the number of groups,
  * numbered in order of first appearance. */
+/* group_range for one or two integer-backed keys: hashing and comparing inline. */
+static size_t group_range_int(struct wh_q *q, struct wh_vec **keys, int nk, size_t from, size_t to,
+                              uint32_t *gid, uint32_t *first)
+{
+    size_t n = to - from, cap = 16;
+    while (cap < n * 2)
+        cap <<= 1;
+    uint32_t *slots = wh__alloc(q, cap * sizeof *slots);
+    memset(slots, 0xff, cap * sizeof *slots);
+    const int64_t *a = keys[0]->i, *b = nk > 1 ? keys[1]->i : NULL;
+    const uint8_t *an = keys[0]->nul, *bn = nk > 1 ? keys[1]->nul : NULL;
+    size_t ng = 0;
+    for (size_t r = from; r < to; r++) {
+        uint64_t x = an[r] ? 0x5bd1e995u : (uint64_t)a[r];
+        uint64_t h = x * 0x9e3779b97f4a7c15ULL;
+        if (b)
+            h = (h ^ (bn[r] ? 0x5bd1e995u : (uint64_t)b[r])) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+        size_t s = (size_t)h & (cap - 1);
+        for (;;) {
+            uint32_t g = slots[s];
+            if (g == UINT32_MAX) {
+                slots[s] = (uint32_t)ng;
+                first[ng] = (uint32_t)r;
+                gid[r] = (uint32_t)ng++;
+                break;
+            }
+            size_t f = first[g];
+            if (an[f] == an[r] && (an[r] || a[f] == a[r]) &&
+                (!b || (bn[f] == bn[r] && (bn[r] || b[f] == b[r])))) {
+                gid[r] = g;
+                break;
+            }
+            s = (s + 1) & (cap - 1);
+        }
+    }
+    return ng;
+}
+
 static size_t group_range(struct wh_q *q, struct wh_vec **keys, int nk, size_t from, size_t to,
                           uint32_t *gid, uint32_t *first)
 {
+    if ((nk == 1 || nk == 2) && keys[0]->i && !keys[0]->m && !keys[0]->f &&
+        (nk == 1 || (keys[1]->i && !keys[1]->m && !keys[1]->f)))
+        return group_range_int(q, keys, nk, from, to, gid, first);
     size_t n = to - from, cap = 16;
     while (cap < n * 2)
         cap <<= 1;
@@ -146,6 +188,121 @@ static void regroup_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, s
         gp->gid[r] = m[gp->gid[r]];
 }
 
+/* GROUP BY one dictionary vector: rows are grouped by their entry's canonical code (equal
+ * entries share one), found once per entry; each row range records the first row of every
+ * code, and groups are numbered by first row, as group_range numbers them. */
+struct dict_group {
+    const struct wh_vec *v;
+    const uint32_t *canon; /* entry -> canonical code; NULL rows use code nc */
+    uint32_t nc;
+    uint32_t **firstrow;  /* per chunk, per code */
+    const uint32_t *gnum; /* code -> group */
+    uint32_t *gid;
+};
+
+static void dict_group_first(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct dict_group *dg = arg;
+    uint32_t *fr = wh__alloc(sub, ((size_t)dg->nc + 1) * sizeof *fr);
+    memset(fr, 0xff, ((size_t)dg->nc + 1) * sizeof *fr);
+    const struct wh_vec *v = dg->v;
+    for (size_t r = from; r < to; r++) {
+        uint32_t k = v->nul[r] ? dg->nc : dg->canon[v->dc[r]];
+        if (fr[k] == UINT32_MAX)
+            fr[k] = (uint32_t)r;
+    }
+    dg->firstrow[ci] = fr;
+}
+
+static void dict_group_assign(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    (void)ci;
+    struct dict_group *dg = arg;
+    const struct wh_vec *v = dg->v;
+    for (size_t r = from; r < to; r++)
+        dg->gid[r] = dg->gnum[v->nul[r] ? dg->nc : dg->canon[v->dc[r]]];
+}
+
+static int u32_pair_cmp(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Canonical codes of a dictionary's entries: equal strings get the same code, numbered
+ * from 0; returns their number. NULL entries (unused) get code 0. */
+static uint32_t dict_canon(struct wh_q *q, const struct wh_vec *v, uint32_t *canon)
+{
+    size_t cap = 16;
+    while (cap < (size_t)v->ndict * 2)
+        cap <<= 1;
+    uint32_t *slot = wh__alloc(q, cap * sizeof *slot);
+    memset(slot, 0xff, cap * sizeof *slot);
+    uint32_t *rep = wh__alloc(q, ((size_t)v->ndict + 1) * sizeof *rep); /* code -> entry */
+    uint32_t nc = 0;
+    for (uint32_t d = 0; d < v->ndict; d++) {
+        const char *str = v->dict[d];
+        if (!str) {
+            canon[d] = 0;
+            continue;
+        }
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const char *p = str; *p; p++)
+            h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+        size_t at = (size_t)(h ^ (h >> 29)) & (cap - 1);
+        for (;;) {
+            uint32_t c = slot[at];
+            if (c == UINT32_MAX) {
+                slot[at] = nc;
+                rep[nc] = d;
+                canon[d] = nc++;
+                break;
+            }
+            if (!strcmp(v->dict[rep[c]], str)) {
+                canon[d] = c;
+                break;
+            }
+            at = (at + 1) & (cap - 1);
+        }
+    }
+    return nc;
+}
+
+static size_t group_dict(struct wh_q *q, const struct wh_vec *v, size_t n, uint32_t *gid,
+                         uint32_t *first)
+{
+    struct dict_group dg = { .v = v, .gid = gid };
+    uint32_t *canon = wh__alloc(q, ((size_t)v->ndict + 1) * sizeof *canon);
+    dg.nc = dict_canon(q, v, canon);
+    dg.canon = canon;
+    size_t nch = wh__par_chunks(q, n, 2 * WH_GRANULE);
+    dg.firstrow = wh__calloc(q, nch + 1, sizeof *dg.firstrow);
+    wh__par_rows(q, n, nch, dict_group_first, &dg);
+    /* (first row, code) of every code that occurs, in order of first row. */
+    uint32_t *pairs = wh__alloc(q, ((size_t)dg.nc + 1) * 2 * sizeof *pairs);
+    size_t np = 0;
+    for (uint32_t k = 0; k <= dg.nc; k++) {
+        uint32_t fr = UINT32_MAX;
+        for (size_t c = 0; c < nch && fr == UINT32_MAX; c++)
+            fr = dg.firstrow[c][k]; /* chunks are in row order: the first hit is the least */
+        if (fr != UINT32_MAX) {
+            pairs[2 * np] = fr;
+            pairs[2 * np + 1] = k;
+            np++;
+        }
+    }
+    qsort(pairs, np, 2 * sizeof *pairs, u32_pair_cmp);
+    uint32_t *gnum = wh__alloc(q, ((size_t)dg.nc + 1) * sizeof *gnum);
+    for (size_t g = 0; g < np; g++) {
+        gnum[pairs[2 * g + 1]] = (uint32_t)g;
+        first[g] = pairs[2 * g];
+    }
+    dg.gnum = gnum;
+    wh__par_rows(q, n, nch, dict_group_assign, &dg);
+    return np;
+}
+
 /* Assigns each row a group id (rows equal on all keys, NULLs equal, share one). Returns
  * the number of groups, numbered in order of first appearance; first[g] is the first row
  * of group g. With several threads, each range of rows is grouped on its own, then the
@@ -154,6 +311,34 @@ static size_t group_rows(struct wh_q *q, struct wh_vec **keys, int nk, size_t n,
                          uint32_t **first_out)
 {
     uint32_t *first = wh__alloc(q, (n ? n : 1) * sizeof *first);
+    if (nk == 1 && keys[0]->dc && keys[0]->n == n && (size_t)keys[0]->ndict * 4 <= n) {
+        *first_out = first;
+        return group_dict(q, keys[0], n, gid, first);
+    }
+    /* Several keys: a dictionary key is replaced by its entries' canonical codes, so rows
+     * hash and compare as integers (same groups, same numbering). */
+    struct wh_vec **ck = NULL;
+    for (int k = 0; k < nk; k++) {
+        const struct wh_vec *v = keys[k];
+        if (!v->dc || v->n != n || (size_t)v->ndict * 2 > n)
+            continue;
+        if (!ck) {
+            ck = wh__calloc(q, (size_t)nk + 1, sizeof *ck);
+            memcpy(ck, keys, (size_t)nk * sizeof *ck);
+        }
+        uint32_t *canon = wh__alloc(q, ((size_t)v->ndict + 1) * sizeof *canon);
+        dict_canon(q, v, canon);
+        struct wh_vec *iv = wh__calloc(q, 1, sizeof *iv);
+        iv->type = WH_T_INT8;
+        iv->n = n;
+        iv->nul = v->nul;
+        iv->i = wh__alloc(q, (n ? n : 1) * sizeof *iv->i);
+        for (size_t r = 0; r < n; r++)
+            iv->i[r] = v->nul[r] ? 0 : canon[v->dc[r]];
+        ck[k] = iv;
+    }
+    if (ck)
+        keys = ck;
     size_t nch = wh__par_chunks(q, n, 2 * WH_GRANULE);
     if (nch <= 1) {
         *first_out = first;
@@ -551,7 +736,7 @@ static struct wh_rel *concat_rels(struct wh_q *q, const struct wh_rel *L, const 
     for (int c = 0; c < L->ncols; c++) {
         o->names[c] = L->names[c];
         o->quals[c] = L->quals[c];
-        o->cols[c] = L->cols[c] ? wh__vec_gather(q, L->cols[c], li, n) : NULL;
+        o->cols[c] = !L->cols[c] ? NULL : li ? wh__vec_gather(q, L->cols[c], li, n) : L->cols[c];
     }
     for (int c = 0; c < R->ncols; c++) {
         o->names[L->ncols + c] = R->names[c];
@@ -583,6 +768,152 @@ static void pair_add(struct wh_q *q, struct pairs *p, uint32_t l, uint32_t r)
     }
     p->l[p->n] = l;
     p->r[p->n++] = r;
+}
+
+/* ---- hash join ----
+ * Build on the right input, probe with the left, both on the pool. The build hashes row
+ * ranges in parallel, then links the rows into the buckets of one slice of the table per
+ * task, each in descending row order, so every chain lists its rows ascending whatever the
+ * thread count. The probe gives each range of left rows its own pair list; the lists are
+ * concatenated in range order: pairs come out ordered by left row, then right row, exactly
+ * as one thread makes them. A left key that is a dictionary vector is looked up once per
+ * entry. */
+struct hj {
+    struct wh_vec **lk, **rk;
+    int nk;
+    size_t cap, nparts;
+    uint64_t *h; /* build: per right row, UINT64_MAX for a NULL key */
+    uint32_t *head, *next;
+    size_t nr;
+    /* dictionary probe: entry d's matches are mlist[moff[d] .. moff[d + 1]) */
+    const uint32_t *moff, *mlist;
+    struct pairs *out; /* per chunk */
+};
+
+static void hj_hash_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    (void)ci;
+    struct hj *j = arg;
+    for (size_t r = from; r < to; r++) {
+        bool nul = false;
+        for (int k = 0; k < j->nk; k++)
+            nul |= j->rk[k]->nul[r];
+        j->h[r] = nul ? UINT64_MAX : row_hash(j->rk, j->nk, r) & (j->cap - 1);
+    }
+}
+
+static void hj_link_task(void *arg, size_t t)
+{
+    struct hj *j = arg;
+    uint64_t lo = j->cap / j->nparts * t, hi = j->cap / j->nparts * (t + 1);
+    for (size_t r = j->nr; r-- > 0;) {
+        uint64_t s = j->h[r];
+        if (s < lo || s >= hi)
+            continue;
+        j->next[r] = j->head[s];
+        j->head[s] = (uint32_t)r;
+    }
+}
+
+static void hj_probe_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct hj *j = arg;
+    struct pairs *p = &j->out[ci];
+    if (j->moff) {
+        const struct wh_vec *v = j->lk[0];
+        for (size_t l = from; l < to; l++) {
+            if (v->nul[l])
+                continue;
+            uint32_t d = v->dc[l];
+            for (uint32_t k = j->moff[d]; k < j->moff[d + 1]; k++)
+                pair_add(sub, p, (uint32_t)l, j->mlist[k]);
+        }
+        return;
+    }
+    for (size_t l = from; l < to; l++) {
+        bool nul = false;
+        for (int k = 0; k < j->nk; k++)
+            nul |= j->lk[k]->nul[l];
+        if (nul)
+            continue;
+        size_t s = row_hash(j->lk, j->nk, l) & (j->cap - 1);
+        for (uint32_t r = j->head[s]; r != UINT32_MAX; r = j->next[r]) {
+            bool eq = true;
+            for (int k = 0; k < j->nk && eq; k++)
+                eq = wh__cmp_rows(j->lk[k], l, j->rk[k], r) == 0;
+            if (eq)
+                pair_add(sub, p, (uint32_t)l, r);
+        }
+    }
+}
+
+static void hash_join(struct wh_q *q, const struct wh_rel *L, const struct wh_rel *R,
+                      struct wh_vec **lk, struct wh_vec **rk, int nk, struct pairs *out)
+{
+    struct hj j = { .lk = lk, .rk = rk, .nk = nk, .nr = R->n };
+    j.cap = 16;
+    while (j.cap < R->n * 2)
+        j.cap <<= 1;
+    j.head = wh__alloc(q, j.cap * sizeof *j.head);
+    j.next = wh__alloc(q, (R->n ? R->n : 1) * sizeof *j.next);
+    j.h = wh__alloc(q, (R->n ? R->n : 1) * sizeof *j.h);
+    memset(j.head, 0xff, j.cap * sizeof *j.head);
+    size_t nch = wh__par_chunks(q, R->n, 2 * WH_GRANULE);
+    wh__par_rows(q, R->n, nch, hj_hash_chunk, &j);
+    j.nparts = nch > 1 ? (size_t)wh__pool_size(wh__db_pool(q->db)) * 2 : 1;
+    while (j.nparts > 1 && j.cap % j.nparts)
+        j.nparts--;
+    if (j.nparts > 1)
+        wh__pool_run(wh__db_pool(q->db), j.nparts, hj_link_task, &j);
+    else
+        hj_link_task(&j, 0);
+    const struct wh_vec *lv = lk[0];
+    if (nk == 1 && lv->dc && lv->n == L->n && (size_t)lv->ndict * 4 <= L->n) {
+        /* Each dictionary entry's matches, found once. */
+        struct wh_vec *ev = wh__vec_new(q, lv->type, lv->scale, (size_t)lv->ndict + 1);
+        for (uint32_t d = 0; d < lv->ndict; d++) {
+            ev->s[d] = lv->dict[d];
+            ev->nul[d] = lv->dict[d] == NULL;
+        }
+        uint32_t *moff = wh__alloc(q, ((size_t)lv->ndict + 2) * sizeof *moff);
+        struct pairs ml = { 0 };
+        for (uint32_t d = 0; d < lv->ndict; d++) {
+            moff[d] = (uint32_t)ml.n;
+            if (ev->nul[d])
+                continue;
+            size_t s = row_hash(&ev, 1, d) & (j.cap - 1);
+            for (uint32_t r = j.head[s]; r != UINT32_MAX; r = j.next[r])
+                if (wh__cmp_rows(ev, d, rk[0], r) == 0)
+                    pair_add(q, &ml, d, r);
+        }
+        moff[lv->ndict] = (uint32_t)ml.n;
+        j.moff = moff;
+        j.mlist = ml.r;
+    }
+    nch = wh__par_chunks(q, L->n, 2 * WH_GRANULE);
+    j.out = wh__calloc(q, nch + 1, sizeof *j.out);
+    wh__par_rows(q, L->n, nch, hj_probe_chunk, &j);
+    size_t total = 0;
+    for (size_t c = 0; c < nch; c++)
+        total += j.out[c].n;
+    if (total > MAX_JOIN_ROWS)
+        wh__fail(q, WEIR_ETOOBIG, -1, "join result exceeds %zu rows", MAX_JOIN_ROWS);
+    if (nch == 1) {
+        *out = j.out[0];
+        return;
+    }
+    out->cap = total ? total : 1;
+    out->l = wh__alloc(q, out->cap * sizeof *out->l);
+    out->r = wh__alloc(q, out->cap * sizeof *out->r);
+    out->n = 0;
+    for (size_t c = 0; c < nch; c++) {
+        if (j.out[c].n) {
+            memcpy(out->l + out->n, j.out[c].l, j.out[c].n * sizeof *out->l);
+            memcpy(out->r + out->n, j.out[c].r, j.out[c].n * sizeof *out->r);
+        }
+        out->n += j.out[c].n;
+    }
 }
 
 static struct wh_rel *do_join(struct wh_q *q, struct wh_rel *L, struct wh_rel *R, const char *jt,
@@ -638,38 +969,7 @@ static struct wh_rel *do_join(struct wh_q *q, struct wh_rel *L, struct wh_rel *R
     }
     struct pairs p = { 0 };
     if (nk) {
-        /* Hash join: build on the right side, probe with the left. */
-        size_t cap = 16;
-        while (cap < R->n * 2)
-            cap <<= 1;
-        uint32_t *head = wh__alloc(q, cap * sizeof *head);
-        uint32_t *next = wh__alloc(q, (R->n ? R->n : 1) * sizeof *next);
-        memset(head, 0xff, cap * sizeof *head);
-        for (size_t r = R->n; r-- > 0;) {
-            bool nul = false;
-            for (int k = 0; k < nk; k++)
-                nul |= rk[k]->nul[r];
-            if (nul)
-                continue;
-            size_t s = row_hash(rk, nk, r) & (cap - 1);
-            next[r] = head[s];
-            head[s] = (uint32_t)r;
-        }
-        for (size_t l = 0; l < L->n; l++) {
-            bool nul = false;
-            for (int k = 0; k < nk; k++)
-                nul |= lk[k]->nul[l];
-            if (nul)
-                continue;
-            size_t s = row_hash(lk, nk, l) & (cap - 1);
-            for (uint32_t r = head[s]; r != UINT32_MAX; r = next[r]) {
-                bool eq = true;
-                for (int k = 0; k < nk && eq; k++)
-                    eq = wh__cmp_rows(lk[k], l, rk[k], r) == 0;
-                if (eq)
-                    pair_add(q, &p, (uint32_t)l, r);
-            }
-        }
+        hash_join(q, L, R, lk, rk, nk, &p);
     } else {
         if (L->n && R->n > MAX_JOIN_ROWS / L->n)
             wh__fail(q, WEIR_ETOOBIG, loc, "cross join of %zu x %zu rows is too large", L->n, R->n);
@@ -677,7 +977,12 @@ static struct wh_rel *do_join(struct wh_q *q, struct wh_rel *L, struct wh_rel *R
             for (size_t r = 0; r < R->n; r++)
                 pair_add(q, &p, (uint32_t)l, (uint32_t)r);
     }
-    struct wh_rel *J = concat_rels(q, L, p.l, R, p.r, p.n);
+    /* Every left row matched exactly once, in order (a lookup into a dimension): the left
+     * columns are used as they are, not gathered. */
+    bool ident = p.n == L->n;
+    for (size_t k = 0; k < p.n && ident; k++)
+        ident = p.l[k] == k;
+    struct wh_rel *J = concat_rels(q, L, ident ? NULL : p.l, R, p.r, p.n);
     if (nres) {
         struct wh_bind bj = { .rel = J, .agg_where = "JOIN conditions" };
         struct wh_expr *e;
@@ -861,6 +1166,57 @@ static void collect_aggs(struct wh_q *q, json_t *j, struct agg **aggs, int *n, i
     }
 }
 
+#define AGG_CHUNK ((size_t)1 << 16)
+
+/* One chunk's share of an ungrouped aggregate (agg_compute_in's fast path). */
+struct agg1_part {
+    int64_t cnt;
+    __int128 is;
+    double fs;
+    uint32_t best; /* min / max: the chunk's first best row */
+};
+
+struct agg1 {
+    const struct wh_vec *x;
+    int kind; /* 0 count, 1 sum, 2 avg, 3 min, 4 max */
+    struct agg1_part *p;
+};
+
+static void agg1_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    struct agg1 *a = arg;
+    const struct wh_vec *x = a->x;
+    struct agg1_part pt = { .best = UINT32_MAX };
+    if (a->kind == 0) {
+        for (size_t r = from; r < to; r++)
+            pt.cnt += !x->nul[r];
+    } else if (a->kind <= 2) {
+        for (size_t r = from; r < to; r++) {
+            if (x->nul[r])
+                continue;
+            pt.cnt++;
+            if (x->f)
+                pt.fs += x->f[r];
+            else
+                pt.is += x->i[r];
+        }
+    } else {
+        int dir = a->kind == 3 ? 1 : -1;
+        for (size_t r = from; r < to; r++) {
+            if (x->nul[r])
+                continue;
+            pt.cnt++;
+            if (pt.best == UINT32_MAX)
+                pt.best = (uint32_t)r;
+            else if (x->i && !x->f ? (dir > 0 ? x->i[r] < x->i[pt.best] : x->i[r] > x->i[pt.best])
+                                   : wh__cmp_rows(x, r, x, pt.best) * dir < 0)
+                pt.best = (uint32_t)r;
+        }
+    }
+    a->p[ci] = pt;
+}
+
 static struct wh_vec *agg_compute_in(struct wh_q *q, const struct agg *ag, struct wh_rel *base,
                                      const uint32_t *gid, size_t ng)
 {
@@ -888,6 +1244,61 @@ static struct wh_vec *agg_compute_in(struct wh_q *q, const struct agg *ag, struc
         x = wh__eval_par(q, e, base);
     } else if (strcmp(name, "count")) {
         wh__fail(q, WEIR_EINVAL, ag->loc, "%s(*) is not a valid aggregate", name);
+    }
+    /* One group, no FILTER, no DISTINCT: count, sum, avg, min and max of a number in
+     * fixed 64Ki-row chunks on the pool, combined in chunk order (the same float rounding
+     * for any thread count). */
+    if (ng == 1 && x && !ag->distinct && !json_object_get(fc, "agg_filter") && !x->m && !x->s &&
+        n >= 2 * AGG_CHUNK) {
+        int kind = !strcmp(name, "count") ? 0
+                   : !strcmp(name, "sum") ? 1
+                   : !strcmp(name, "avg") ? 2
+                   : !strcmp(name, "min") ? 3
+                   : !strcmp(name, "max") ? 4
+                                          : -1;
+        if (kind >= 0 && (kind == 0 || wh__type_is_numeric(x->type) || kind >= 3)) {
+            struct agg1 a1 = { .x = x, .kind = kind };
+            size_t nch = (n + AGG_CHUNK - 1) / AGG_CHUNK;
+            a1.p = wh__calloc(q, nch + 1, sizeof *a1.p);
+            wh__par_rows(q, n, nch, agg1_chunk, &a1);
+            int64_t cnt = 0;
+            __int128 is = 0;
+            double fs = 0;
+            uint32_t best = UINT32_MAX;
+            for (size_t c = 0; c < nch; c++) {
+                cnt += a1.p[c].cnt;
+                is += a1.p[c].is;
+                fs += a1.p[c].fs;
+                uint32_t b = a1.p[c].best;
+                if (b != UINT32_MAX &&
+                    (best == UINT32_MAX || wh__cmp_rows(x, b, x, best) * (kind == 3 ? 1 : -1) < 0))
+                    best = b;
+            }
+            struct wh_vec *o;
+            if (kind == 0) {
+                o = wh__vec_new(q, WH_T_INT8, 0, 1);
+                o->i[0] = cnt;
+                return o;
+            }
+            if (kind >= 3)
+                return wh__vec_gather(q, x, &best, 1);
+            uint8_t t = x->type;
+            if (wh__type_is_float(t) || kind == 2) {
+                o = wh__vec_new(q, WH_T_FLOAT8, 0, 1);
+                double div = t == WH_T_NUMERIC ? (double)wh__pow10(x->scale) : 1.0;
+                double v = x->f ? fs : (double)is / div;
+                o->nul[0] = cnt == 0;
+                o->f[0] = kind == 2 && cnt ? v / (double)cnt : v;
+                return o;
+            }
+            o = wh__vec_new(q, t == WH_T_NUMERIC ? WH_T_NUMERIC : WH_T_INT8, x->scale, 1);
+            if (is > INT64_MAX || is < INT64_MIN)
+                wh__fail(q, WEIR_EINVAL, ag->loc, "%s out of range",
+                         t == WH_T_NUMERIC ? "numeric" : "bigint");
+            o->i[0] = (int64_t)is;
+            o->nul[0] = cnt == 0;
+            return o;
+        }
     }
     /* Rows that take part: not NULL, passing FILTER, first of their value when DISTINCT. */
     uint8_t *use = wh__alloc(q, n + 1);
@@ -1192,6 +1603,41 @@ static uint32_t *top_n_serial(struct wh_q *q, struct wh_vec **keys, int nk, cons
     return h;
 }
 
+/* Parallel sort: row ranges are sorted on the pool, then merged pairwise, each round's
+ * merges on the pool. sort_cmp breaks ties by row number, so the order is total and the
+ * result is the same permutation on any number of threads. */
+struct psort {
+    struct sortctx c;
+    uint32_t *idx, *tmp;
+    size_t n, chunk;
+    size_t width; /* merge round: runs of this many rows */
+};
+
+static void psort_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    (void)ci;
+    struct psort *ps = arg;
+    qsort_r(ps->idx + from, to - from, sizeof *ps->idx, sort_cmp, &ps->c);
+}
+
+static void psort_merge(void *arg, size_t t)
+{
+    struct psort *ps = arg;
+    size_t a = t * 2 * ps->width, m = a + ps->width, e = m + ps->width;
+    if (m > ps->n)
+        m = ps->n;
+    if (e > ps->n)
+        e = ps->n;
+    size_t i = a, j = m, o = a;
+    while (i < m && j < e)
+        ps->tmp[o++] = sort_cmp(&ps->idx[j], &ps->idx[i], &ps->c) < 0 ? ps->idx[j++] : ps->idx[i++];
+    while (i < m)
+        ps->tmp[o++] = ps->idx[i++];
+    while (j < e)
+        ps->tmp[o++] = ps->idx[j++];
+}
+
 uint32_t *wh__sort_perm(struct wh_q *q, struct wh_vec **keys, int nk, const bool *desc,
                         const bool *nfirst, size_t n)
 {
@@ -1199,8 +1645,22 @@ uint32_t *wh__sort_perm(struct wh_q *q, struct wh_vec **keys, int nk, const bool
     for (size_t r = 0; r < n; r++)
         idx[r] = (uint32_t)r;
     struct sortctx c = { keys, nk, desc, nfirst };
-    qsort_r(idx, n, sizeof *idx, sort_cmp, &c);
-    return idx;
+    size_t nch = wh__par_chunks(q, n, 4 * WH_GRANULE);
+    if (nch <= 1) {
+        qsort_r(idx, n, sizeof *idx, sort_cmp, &c);
+        return idx;
+    }
+    struct psort ps = { .c = c, .idx = idx, .n = n, .chunk = (n + nch - 1) / nch };
+    ps.tmp = wh__alloc(q, n * sizeof *ps.tmp);
+    wh__par_rows(q, n, nch, psort_chunk, &ps);
+    for (ps.width = ps.chunk; ps.width < n; ps.width *= 2) {
+        size_t pairs = (n + 2 * ps.width - 1) / (2 * ps.width);
+        wh__pool_run(wh__db_pool(q->db), pairs, psort_merge, &ps);
+        uint32_t *t = ps.idx;
+        ps.idx = ps.tmp;
+        ps.tmp = t;
+    }
+    return ps.idx;
 }
 
 /* ---- window functions ---- */
@@ -1753,71 +2213,19 @@ static struct wh_rel *setop(struct wh_q *q, json_t *b)
  * its k-th best value T, and read the other wanted columns only for rows at least as good
  * as T (ties included; with NULLS FIRST, the NULL rows too). Returns NULL when too many
  * rows qualify for this to pay. */
+/* Top-N on an integer first key: the candidate rows (at least as good as the k-th best
+ * value of the first key, ties included) come from the granule directory and the first key's
+ * column alone (wh__table_topn_rows); the wanted columns (the sort keys) are then read for
+ * the candidates only. Returns NULL when that does not apply or prunes too little. */
 static struct wh_rel *topn_by_first_key(struct wh_q *q, struct wh_table *t, const bool *want,
                                         const char *qual, int kc, bool desc, bool nulls_first,
                                         size_t k, uint32_t **rowid)
 {
-    bool *wk = wh__calloc(q, (size_t)t->ncols + 1, sizeof *wk);
-    wk[kc] = true;
-    uint32_t *rid0 = NULL;
-    struct wh_rel *k1 = wh__table_scan_topn(q, t, wk, qual, kc, desc, nulls_first, k, &rid0);
-    if (!k1) {
-        k1 = wh__table_scan(q, t, wk, qual);
-        rid0 = NULL;
-    }
-    const struct wh_vec *v = k1->cols[kc];
-    size_t n = k1->n, nn = 0;
-    if (k == 0 || k > 4096)
-        return NULL;
-    /* The k best values in a min-heap (larger is better after the ASC transform). */
-    int64_t *hp = wh__alloc(q, (k + 1) * sizeof *hp);
-    for (size_t r = 0; r < n; r++) {
-        if (v->nul[r])
-            continue;
-        int64_t x = desc ? v->i[r] : (v->i[r] == INT64_MIN ? INT64_MAX : -v->i[r]);
-        if (nn < k) {
-            size_t i = nn++;
-            hp[i] = x;
-            while (i > 0 && hp[(i - 1) / 2] > hp[i]) {
-                int64_t tmp = hp[i];
-                hp[i] = hp[(i - 1) / 2];
-                hp[(i - 1) / 2] = tmp;
-                i = (i - 1) / 2;
-            }
-        } else if (x > hp[0]) {
-            hp[0] = x;
-            for (size_t i = 0;;) {
-                size_t l = 2 * i + 1, rr = l + 1, mi = i;
-                if (l < k && hp[l] < hp[mi])
-                    mi = l;
-                if (rr < k && hp[rr] < hp[mi])
-                    mi = rr;
-                if (mi == i)
-                    break;
-                int64_t tmp = hp[i];
-                hp[i] = hp[mi];
-                hp[mi] = tmp;
-                i = mi;
-            }
-        } else {
-            nn++;
-        }
-    }
-    if (nn <= k)
-        return NULL;
-    int64_t thr = hp[0];
-    uint32_t *cand = wh__alloc(q, (n + 1) * sizeof *cand);
-    size_t m = 0;
-    for (size_t r = 0; r < n; r++) {
-        bool take;
-        if (v->nul[r])
-            take = nulls_first;
-        else
-            take = (desc ? v->i[r] : (v->i[r] == INT64_MIN ? INT64_MAX : -v->i[r])) >= thr;
-        if (take)
-            cand[m++] = rid0 ? rid0[r] : (uint32_t)r;
-    }
-    if (m > n / 4 + k)
+    size_t n = 0, m = 0;
+    for (size_t p = 0; p < t->nparts; p++)
+        n += t->parts[p].rows;
+    uint32_t *cand = NULL;
+    if (!wh__table_topn_rows(q, t, kc, desc, nulls_first, k, &cand, &m) || m > n / 4 + k)
         return NULL;
     *rowid = cand;
     return wh__table_fetch(q, t, want, qual, cand, m);
@@ -1906,7 +2314,7 @@ static struct wh_rel *late_topn(struct wh_q *q, json_t *b)
         for (int c = 0; c < t->ncols && cn; c++)
             if (!strcmp(t->cols[c].name, cn))
                 kc = c;
-        if (kc >= 0 && wh__type_is_int(t->cols[kc].type) && nk > 1)
+        if (kc >= 0 && wh__type_is_int(t->cols[kc].type))
             r1 = topn_by_first_key(q, t, want1, qual, kc, d0, nf0, want_rows, &rowid);
         if (!r1 && kc >= 0)
             r1 = wh__table_scan_topn(q, t, want1, qual, kc, d0, nf0, want_rows, &rowid);
@@ -1981,7 +2389,12 @@ static struct wh_rel *select_core(struct wh_q *q, json_t *b)
             e = wh__binop(q, OP_EQ, e, e, e->loc)->args[0];
         if (e->type != WH_T_BOOL)
             wh__fail(q, WEIR_EINVAL, wh__loc(where), "argument of WHERE must be type boolean");
-        rel = filter_rel(q, rel, wh__eval_par(q, e, rel));
+        uint32_t *sel;
+        size_t nsel;
+        if (wh__filter_dict(q, e, rel, &sel, &nsel))
+            rel = nsel == rel->n ? rel : wh__rel_gather(q, rel, sel, nsel);
+        else
+            rel = filter_rel(q, rel, wh__eval_par(q, e, rel));
     }
     json_t *tl = json_object_get(b, "targetList");
     json_t *group = json_object_get(b, "groupClause");

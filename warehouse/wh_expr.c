@@ -2631,6 +2631,8 @@ static struct wh_vec *vec_slice(struct wh_q *q, const struct wh_vec *v, size_t f
         o->s = v->s + from;
     if (v->m)
         o->m = v->m + from;
+    if (v->dc)
+        o->dc = v->dc + from;
     return o;
 }
 
@@ -2670,8 +2672,198 @@ static void eval_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size
     ep->parts[ci] = wh__eval(sub, ep->e, wh__rel_slice(sub, ep->rel, from, to));
 }
 
+/* ---- evaluation once per dictionary entry ---- */
+
+/* Whether e reads exactly one column (stored in *col) and nothing that must see rows
+ * one by one (correlated subqueries). */
+static bool one_col(const struct wh_expr *e, int *col)
+{
+    if (e->kind == E_CORR)
+        return false;
+    if (e->kind == E_COL) {
+        if (*col >= 0 && *col != e->col)
+            return false;
+        *col = e->col;
+    }
+    for (int k = 0; k < e->nargs; k++)
+        if (e->args[k] && !one_col(e->args[k], col))
+            return false;
+    return true;
+}
+
+struct dict_eval {
+    const struct wh_vec *x;
+    uint32_t ndict;
+    uint8_t **used; /* per chunk: entries its rows use */
+    bool *anynull;  /* per chunk */
+    uint32_t *map;  /* entry -> row of res (nu: the NULL row) */
+    uint32_t nu;
+    const struct wh_vec *res;
+    struct wh_vec *o;    /* spread: the output */
+    uint32_t *idx;       /* filter: selected rows, chunk c's from its first row */
+    size_t *nsel;        /* filter: per chunk */
+    const uint8_t *keep; /* filter: per res row */
+};
+
+static void dict_mark_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    struct dict_eval *de = arg;
+    uint8_t *u = wh__calloc(sub, (size_t)de->ndict + 1, 1);
+    bool an = false;
+    const struct wh_vec *x = de->x;
+    for (size_t r = from; r < to; r++) {
+        if (x->nul[r])
+            an = true;
+        else
+            u[x->dc[r]] = 1;
+    }
+    de->used[ci] = u;
+    de->anynull[ci] = an;
+}
+
+static void dict_spread_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    (void)ci;
+    struct dict_eval *de = arg;
+    const struct wh_vec *x = de->x, *res = de->res;
+    struct wh_vec *o = de->o;
+    for (size_t r = from; r < to; r++) {
+        uint32_t j = x->nul[r] ? de->nu : de->map[x->dc[r]];
+        wh__vec_copy_row(o, r, res, j);
+        if (o->dc)
+            o->dc[r] = j;
+    }
+}
+
+static void dict_filter_chunk(struct wh_q *sub, void *arg, size_t ci, size_t from, size_t to)
+{
+    (void)sub;
+    struct dict_eval *de = arg;
+    const struct wh_vec *x = de->x;
+    uint32_t *out = de->idx + from;
+    size_t m = 0;
+    for (size_t r = from; r < to; r++) {
+        uint32_t j = x->nul[r] ? de->nu : de->map[x->dc[r]];
+        out[m] = (uint32_t)r;
+        m += de->keep[j];
+    }
+    de->nsel[ci] = m;
+}
+
+/* Evaluates e over the dictionary entries the rows of its one column use (and a NULL row),
+ * into de->res; de->map gives each entry's row of it. Returns false when e does not read
+ * exactly one dictionary column or the dictionary is not much smaller than the rows. */
+static bool dict_eval_entries(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel,
+                              struct dict_eval *de, size_t *nchunks)
+{
+    int c = -1;
+    if (!one_col(e, &c) || c < 0 || c >= rel->ncols || !rel->cols[c])
+        return false;
+    const struct wh_vec *x = rel->cols[c];
+    size_t n = rel->n;
+    if (!x->dc || !x->dict || x->n != n || n < WH_GRANULE || (size_t)x->ndict * 4 > n)
+        return false;
+    memset(de, 0, sizeof *de);
+    de->x = x;
+    de->ndict = x->ndict;
+    size_t nch = wh__par_chunks(q, n, WH_GRANULE);
+    de->used = wh__calloc(q, nch + 1, sizeof *de->used);
+    de->anynull = wh__calloc(q, nch + 1, sizeof *de->anynull);
+    wh__par_rows(q, n, nch, dict_mark_chunk, de);
+    uint32_t *map = wh__alloc(q, ((size_t)x->ndict + 1) * sizeof *map);
+    uint32_t nu = 0;
+    bool anynull = false;
+    for (size_t k = 0; k < nch; k++)
+        anynull |= de->anynull[k];
+    for (uint32_t d = 0; d < x->ndict; d++) {
+        bool u = false;
+        for (size_t k = 0; k < nch && !u; k++)
+            u = de->used[k][d];
+        map[d] = u ? nu++ : UINT32_MAX;
+    }
+    /* The entries as a relation: column c holds them, then one NULL row. */
+    struct wh_rel *dr = wh__rel_new(q, rel->ncols, (size_t)nu + 1);
+    for (int k = 0; k < rel->ncols; k++) {
+        dr->names[k] = rel->names[k];
+        dr->quals[k] = rel->quals[k];
+    }
+    struct wh_vec *dv = wh__vec_new(q, x->type, x->scale, (size_t)nu + 1);
+    for (uint32_t d = 0; d < x->ndict; d++)
+        if (map[d] != UINT32_MAX)
+            dv->s[map[d]] = x->dict[d];
+    dv->nul[nu] = 1;
+    dr->cols[c] = dv;
+    /* Without NULL rows the NULL row is left out, so it can raise no error of its own. */
+    struct wh_rel *er = anynull ? dr : wh__rel_slice(q, dr, 0, nu);
+    struct wh_vec *res = wh__eval(q, e, er);
+    if (!anynull) {
+        struct wh_vec *full = wh__vec_new(q, res->type, res->scale, (size_t)nu + 1);
+        for (uint32_t j = 0; j < nu; j++)
+            wh__vec_copy_row(full, j, res, j);
+        full->nul[nu] = 1;
+        res = full;
+    }
+    de->map = map;
+    de->nu = nu;
+    de->res = res;
+    *nchunks = nch;
+    return true;
+}
+
+/* e over a relation whose one column it reads is a dictionary vector: evaluated once per
+ * entry, then spread over the rows (a text result is a dictionary vector again). NULL when
+ * that does not apply. */
+static struct wh_vec *eval_dict(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
+{
+    struct dict_eval de;
+    size_t nch;
+    if (!dict_eval_entries(q, e, rel, &de, &nch))
+        return NULL;
+    struct wh_vec *o = wh__vec_new(q, de.res->type, de.res->scale, rel->n);
+    if (o->s && !o->m) {
+        o->dc = wh__alloc(q, (rel->n ? rel->n : 1) * sizeof *o->dc);
+        o->dict = (const char **)de.res->s;
+        o->ndict = de.nu + 1;
+    }
+    de.o = o;
+    wh__par_rows(q, rel->n, nch, dict_spread_chunk, &de);
+    return o;
+}
+
+bool wh__filter_dict(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel,
+                     uint32_t **idx, size_t *m)
+{
+    struct dict_eval de;
+    size_t nch;
+    if (e->type != WH_T_BOOL || !dict_eval_entries(q, e, rel, &de, &nch))
+        return false;
+    uint8_t *keep = wh__alloc(q, (size_t)de.nu + 1);
+    for (uint32_t j = 0; j <= de.nu; j++)
+        keep[j] = !de.res->nul[j] && de.res->i[j];
+    de.keep = keep;
+    de.idx = wh__alloc(q, (rel->n ? rel->n : 1) * sizeof *de.idx);
+    de.nsel = wh__calloc(q, nch + 1, sizeof *de.nsel);
+    wh__par_rows(q, rel->n, nch, dict_filter_chunk, &de);
+    /* Chunks wrote from their first row on; close the gaps in order. */
+    size_t chunk = nch > 1 ? (rel->n + nch - 1) / nch : rel->n, at = 0;
+    for (size_t k = 0; k < nch; k++) {
+        if (at != k * chunk)
+            memmove(de.idx + at, de.idx + k * chunk, de.nsel[k] * sizeof *de.idx);
+        at += de.nsel[k];
+    }
+    *idx = de.idx;
+    *m = at;
+    return true;
+}
+
 struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel)
 {
+    if (e->kind != E_COL && e->kind != E_CONST) {
+        struct wh_vec *dv = eval_dict(q, e, rel);
+        if (dv)
+            return dv;
+    }
     if (e->kind == E_COL || e->kind == E_CONST || has_corr(e))
         return wh__eval(q, e, rel); /* a correlated subquery runs queries: not in a task */
     size_t nch = wh__par_chunks(q, rel->n, WH_GRANULE);
@@ -2683,6 +2875,9 @@ struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struc
     const struct wh_vec *p0 = ep.parts[0];
     struct wh_vec *o = wh__alloc(q, sizeof *o);
     *o = *p0;
+    o->dc = NULL; /* chunks may carry different dictionaries */
+    o->dict = NULL;
+    o->ndict = 0;
     o->n = rel->n;
     o->nul = wh__alloc(q, rel->n);
     o->i = p0->i ? wh__alloc(q, rel->n * sizeof *o->i) : NULL;

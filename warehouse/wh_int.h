@@ -34,7 +34,22 @@ struct wh_vec {
     double *f;
     const char **s;
     int64_t *m; /* interval only: wh__iv_pack(months, days); `i` holds the time part (us) */
+    /* Text only, optional: a dictionary view of `s`. When `dc` is set, every non-NULL row r
+     * has dc[r] < ndict and s[r] equal (as a string) to dict[dc[r]]; entries need not be
+     * distinct, and entries no row uses may be NULL. Scans of dictionary-encoded column files
+     * and gathers produce it; operators may use it to work once per entry instead of once
+     * per row (wh__eval_dict, GROUP BY, hash joins). `s` is always filled too, so code that
+     * ignores the dictionary stays correct; code that writes s[] of an existing vector must
+     * clear dc. */
+    uint32_t *dc;
+    const char **dict;
+    uint32_t ndict;
 };
+
+/* Gathers from a text source of at most this many rows into a larger output index the
+ * source as a dictionary (dc = the source row), so joins with small dimensions give
+ * dictionary vectors. */
+#define WH_DICT_SMALL_SRC 65536
 
 static inline int64_t wh__iv_pack(int32_t months, int32_t days)
 {
@@ -96,6 +111,36 @@ struct wh_txn_tab {
     uint64_t next_part;
 };
 
+struct wh_verified {
+    uint64_t dev, ino, size, mtime_ns;
+};
+
+/* A decoded dictionary of a WHCOL002 column file, kept between statements (wh_store.c):
+ * parts are immutable, so the file identity decides whether it is still valid. */
+#define WH_DICT_CACHE       16
+#define WH_DICT_CACHE_BYTES ((size_t)256 << 20)
+struct wh_dict_cache {
+    struct wh_verified id;
+    char *blob;       /* the entries' bytes, NUL-terminated (malloc) */
+    const char **ent; /* n entries into blob (malloc) */
+    uint32_t n;
+    size_t bytes;
+    uint64_t tick; /* last use */
+};
+/* Frees every cached dictionary (wh_close). */
+void wh__dict_cache_clear(struct wh_db *db);
+
+/* Large query allocations (column vectors, hash tables) come from blocks the database
+ * keeps between statements (wh_sql.c), so a query does not pay page faults for fresh
+ * memory on every vector. At most WH_BIG_CACHE blocks and WH_BIG_CACHE_BYTES are kept. */
+#define WH_BIG_MIN         ((size_t)1 << 20)
+#define WH_BIG_CACHE       64
+#define WH_BIG_CACHE_BYTES ((size_t)768 << 20)
+struct wh_bigblk {
+    void *p;
+    size_t size;
+};
+
 struct wh_db {
     char *dir;
     bool in_txn;
@@ -110,14 +155,14 @@ struct wh_db {
      * open-addressing set; a file changed since has another size or mtime). */
     struct wh_verified *verified;
     size_t nverified, capverified;
+    struct wh_dict_cache dcache[WH_DICT_CACHE];
+    uint64_t dtick;
+    struct wh_bigblk big[WH_BIG_CACHE];
+    size_t nbig, bigbytes;
     size_t ntables;
     struct wh_table **tables;
     size_t nschemas;
     char **schemas;
-};
-
-struct wh_verified {
-    uint64_t dev, ino, size, mtime_ns;
 };
 
 struct wh_cte {
@@ -154,16 +199,20 @@ struct wh_q {
     int view_depth;
     struct wh_corr *corr[16]; /* enclosing subqueries' outer sides, innermost last */
     int ncorr;
-    int agg_depth; /* binding an aggregate's arguments: corr[0..agg_depth) are off limits */
-    int64_t now;   /* now(): the statement's start, microseconds since the epoch */
-    void *amu;     /* pthread_mutex_t guarding the arena while tasks run in parallel, or NULL */
-    bool worker;   /* a task's copy of the context: no nested parallelism */
+    int agg_depth;    /* binding an aggregate's arguments: corr[0..agg_depth) are off limits */
+    int64_t now;      /* now(): the statement's start, microseconds since the epoch */
+    void *amu;        /* pthread_mutex_t guarding the arena while tasks run in parallel, or NULL */
+    bool worker;      /* a task's copy of the context: no nested parallelism */
+    size_t *big_used; /* bytes of large blocks the statement holds (shared with its tasks) */
+    bool no_big;      /* allocate everything from the arena (results outlive the statement) */
 };
 
 /* Errors (wh_sql.c). `loc` is a byte offset into the SQL or -1. */
 __attribute__((noreturn, format(printf, 4, 5))) void wh__fail(struct wh_q *q, int code, int loc,
                                                               const char *fmt, ...);
 void *wh__alloc(struct wh_q *q, size_t n);
+/* Frees the database's cached large blocks (wh_close). */
+void wh__big_cache_clear(struct wh_db *db);
 void *wh__calloc(struct wh_q *q, size_t n, size_t sz);
 char *wh__strdup(struct wh_q *q, const char *s);
 char *wh__strndup(struct wh_q *q, const char *s, size_t n);
@@ -272,6 +321,15 @@ struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const b
 struct wh_rel *wh__table_scan_topn(struct wh_q *q, struct wh_table *t, const bool *want,
                                    const char *qual, int c, bool desc, bool nulls_first, size_t k,
                                    uint32_t **rowids);
+/* For `ORDER BY column c [DESC] [NULLS FIRST|LAST] ... LIMIT k` over the whole table (c
+ * integer-backed): stores in *rows (ascending, numbered as wh__table_scan numbers them) every
+ * row whose value of c is at least as good as the k-th best one, ties and (NULLS FIRST) NULL
+ * rows included: a superset of the first k rows whatever further sort keys say. Reads c only,
+ * granule by granule from the best min/max down, and stops at the first granule that cannot
+ * reach the k best values read so far. Returns false (maybe after reading) when the
+ * statistics do not allow it or the table has fewer than k non-NULL values. */
+bool wh__table_topn_rows(struct wh_q *q, struct wh_table *t, int c, bool desc, bool nulls_first,
+                         size_t k, uint32_t **rows, size_t *n);
 /* Merges small parts into one (all parts when `force`): automatic after inserts once more
  * than 8 small parts exist, and VACUUM / OPTIMIZE TABLE. Crash-safe like an insert. */
 void wh__table_optimize(struct wh_q *q, struct wh_table *t, bool force);
@@ -404,6 +462,11 @@ struct wh_expr *wh__binop(struct wh_q *q, int code, struct wh_expr *a, struct wh
 struct wh_vec *wh__eval(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel);
 /* wh__eval over row chunks on the worker pool, concatenated in order: the same result. */
 struct wh_vec *wh__eval_par(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel);
+/* A WHERE predicate e that reads one dictionary column of rel only, evaluated once per
+ * dictionary entry: stores the selected rows (ascending) in *idx and their number in *m.
+ * Returns false, doing nothing, when e does not have that form. */
+bool wh__filter_dict(struct wh_q *q, const struct wh_expr *e, const struct wh_rel *rel,
+                     uint32_t **idx, size_t *m);
 /* Rows [from, to) of r, sharing its column memory. */
 struct wh_rel *wh__rel_slice(struct wh_q *q, const struct wh_rel *r, size_t from, size_t to);
 void wh__typename(struct wh_q *q, json_t *tn, uint8_t *type, int16_t *scale, int32_t *typmod);

@@ -52,16 +52,81 @@ void wh__fail(struct wh_q *q, int code, int loc, const char *fmt, ...)
     longjmp(q->jb, 1);
 }
 
+struct big_ref {
+    struct wh_db *db;
+    void *p;
+    size_t size;
+};
+
+/* Arena cleanup: the block goes back to the database's cache, or is freed. */
+static void big_release(void *arg)
+{
+    struct big_ref *b = arg;
+    struct wh_db *db = b->db;
+    if (db->nbig < WH_BIG_CACHE && db->bigbytes + b->size <= WH_BIG_CACHE_BYTES) {
+        db->big[db->nbig].p = b->p;
+        db->big[db->nbig++].size = b->size;
+        db->bigbytes += b->size;
+    } else {
+        free(b->p);
+    }
+    free(b);
+}
+
+void wh__big_cache_clear(struct wh_db *db)
+{
+    for (size_t k = 0; k < db->nbig; k++)
+        free(db->big[k].p);
+    db->nbig = 0;
+    db->bigbytes = 0;
+}
+
+/* A large block: the smallest cached one that fits (and wastes at most half), else a new
+ * one; released to the cache with the statement's arena. Called with the arena lock held. */
+static void *big_alloc(struct wh_q *q, size_t n)
+{
+    struct wh_db *db = q->db;
+    if (arena_used(q->a) + *q->big_used + n > db->mem_limit)
+        return NULL;
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < db->nbig; k++)
+        if (db->big[k].size >= n && db->big[k].size / 2 <= n &&
+            (best == SIZE_MAX || db->big[k].size < db->big[best].size))
+            best = k;
+    struct big_ref *b = xmalloc(sizeof *b);
+    b->db = db;
+    if (best != SIZE_MAX) {
+        b->p = db->big[best].p;
+        b->size = db->big[best].size;
+        db->bigbytes -= b->size;
+        db->big[best] = db->big[--db->nbig];
+    } else {
+        b->size = (n + 65535) & ~(size_t)65535;
+        b->p = xmalloc(b->size);
+    }
+    if (arena_on_reset(q->a, big_release, b) < 0) {
+        free(b->p);
+        free(b);
+        return NULL;
+    }
+    *q->big_used += b->size;
+    return b->p;
+}
+
 void *wh__alloc(struct wh_q *q, size_t n)
 {
     void *p;
-    if (q->amu) {
+    bool big = n >= WH_BIG_MIN && q->big_used && !q->no_big;
+    if (q->amu)
         pthread_mutex_lock(q->amu);
+    if (big)
+        p = big_alloc(q, n);
+    else if (q->big_used && arena_used(q->a) + *q->big_used + n > q->db->mem_limit)
+        p = NULL;
+    else
         p = arena_alloc(q->a, n ? n : 1);
+    if (q->amu)
         pthread_mutex_unlock(q->amu);
-    } else {
-        p = arena_alloc(q->a, n ? n : 1);
-    }
     if (!p)
         wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit of %zu bytes exceeded", q->db->mem_limit);
     return p;
@@ -142,6 +207,8 @@ void wh_close(struct wh_db *db)
     for (size_t k = 0; k < db->nviews; k++)
         wh__view_free(db->views[k]);
     wh__pool_free(db->pool);
+    wh__dict_cache_clear(db);
+    wh__big_cache_clear(db);
     free(db->verified);
     free(db->views);
     free(db->tables);
@@ -990,6 +1057,8 @@ static int exec_one(struct wh_db *db, json_t *stmt, const char *sql, size_t off,
     clock_gettime(CLOCK_REALTIME, &ts);
     q.now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     q.a = arena_new(db->mem_limit);
+    size_t big_used = 0;
+    q.big_used = &big_used;
     struct wh_result *res = xcalloc(1, sizeof *res);
     struct arena *ra = NULL;
     volatile int rc = 0;
@@ -1012,6 +1081,7 @@ static int exec_one(struct wh_db *db, json_t *stmt, const char *sql, size_t off,
         struct arena *qa = q.a;
         ra = arena_new(db->mem_limit);
         q.a = ra;
+        q.no_big = true; /* the result may outlive the database handle */
         struct wh_rel *rel = res->rel ? res->rel : wh__rel_new(&q, 0, 0);
         res->rel = copy_out(&q, rel);
         q.a = qa;

@@ -27,8 +27,10 @@
 #include "core/err.h"
 #include "core/mem.h"
 
-#define COL_MAGIC       "WHCOL001"
-#define COL_TRAILER     0x21434857u /* "WHC!" */
+#define COL_MAGIC       "WHCOL001"          /* plain values */
+#define COL_MAGIC_DICT  "WHCOL002"          /* dictionary-encoded text */
+#define DICT_MAX        ((uint32_t)1 << 20) /* most entries in one file's dictionary */
+#define COL_TRAILER     0x21434857u         /* "WHC!" */
 #define CODEC_ZSTD      1
 #define CODEC_LZ4       2
 #define MANIFEST_FORMAT 1
@@ -48,6 +50,24 @@ struct col_hdr {
     uint32_t ngran;
     int32_t scale;
 };
+
+/* After the granule directory of a WHCOL002 file: where its dictionary is. The dictionary
+ * block (LZ4) holds ndict 4-byte lengths, then the bytes; granules hold a validity bitmap
+ * and then one `width`-byte code (1, 2 or 4 bytes) per row (0 for NULL rows). */
+struct dict_hdr {
+    uint32_t ndict, width;
+    uint64_t off, csize, rawsize;
+};
+
+/* 1 for WHCOL001, 2 for WHCOL002, 0 for anything else. */
+static int col_version(const struct col_hdr *h)
+{
+    if (!memcmp(h->magic, COL_MAGIC, 8))
+        return 1;
+    if (!memcmp(h->magic, COL_MAGIC_DICT, 8))
+        return 2;
+    return 0;
+}
 
 /* ---- file helpers ---- */
 
@@ -829,44 +849,219 @@ static size_t granule_raw(struct wh_q *q, const struct wh_vec *v, size_t from, s
     return size;
 }
 
+/* A fast hash of a short byte string, 8 bytes at a time. */
+static uint64_t bytes_hash(const char *s, size_t l)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (l * 0xff51afd7ed558ccdULL);
+    while (l >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h = (h << 31) | (h >> 33);
+        s += 8;
+        l -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, l);
+    h ^= w;
+    /* murmur3's finalizer: every input bit reaches the low bits the table uses */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+/* Dictionary encoding of a text column: the distinct values in order of first appearance
+ * and each row's code (0 for NULL rows). Returns false when there are more than DICT_MAX
+ * distinct values or the dictionary would not make the raw data at least a fifth smaller. */
+static bool dict_build(struct wh_q *q, const struct wh_vec *v, const char ***dict_out,
+                       uint32_t *ndict_out, uint32_t **codes_out, size_t *dict_bytes)
+{
+    size_t n = v->n, plain = 0;
+    if (n < 64)
+        return false;
+    uint32_t maxd = n < DICT_MAX ? (uint32_t)n : DICT_MAX;
+    size_t cap = 64;
+    while (cap < 2 * (size_t)maxd)
+        cap <<= 1;
+    /* Slots hold the string and its length, so a lookup touches one slot and one string;
+     * the slots of rows a few ahead are prefetched (the table outgrows the caches). */
+    struct dslot {
+        const char *p;
+        uint32_t len, code;
+    } *slot = wh__calloc(q, cap, sizeof *slot);
+    const char **dict = wh__alloc(q, ((size_t)maxd + 1) * sizeof *dict);
+    uint32_t *dlen = wh__alloc(q, ((size_t)maxd + 1) * sizeof *dlen);
+    uint32_t *codes = wh__alloc(q, n * sizeof *codes);
+    uint32_t nd = 0;
+    size_t bytes = 0;
+    /* A source that is a dictionary vector already maps each of its entries once. */
+    uint32_t *emap = NULL;
+    if (v->dc && v->ndict <= 4 * DICT_MAX) {
+        emap = wh__alloc(q, ((size_t)v->ndict + 1) * sizeof *emap);
+        memset(emap, 0xff, ((size_t)v->ndict + 1) * sizeof *emap);
+    }
+    enum {
+        AHEAD = 8
+    };
+    size_t hs[AHEAD];
+    uint32_t ls[AHEAD];
+    for (size_t r = 0; r < n && r < AHEAD; r++)
+        if (!v->nul[r]) {
+            ls[r] = (uint32_t)strlen(v->s[r]);
+            hs[r] = (size_t)bytes_hash(v->s[r], ls[r]) & (cap - 1);
+            __builtin_prefetch(&slot[hs[r]]);
+        }
+    for (size_t r = 0; r < n; r++) {
+        size_t at = hs[r % AHEAD];
+        uint32_t l = ls[r % AHEAD];
+        size_t ra = r + AHEAD;
+        if (ra < n && !v->nul[ra]) {
+            ls[ra % AHEAD] = (uint32_t)strlen(v->s[ra]);
+            hs[ra % AHEAD] = (size_t)bytes_hash(v->s[ra], ls[ra % AHEAD]) & (cap - 1);
+            __builtin_prefetch(&slot[hs[ra % AHEAD]]);
+        }
+        if (v->nul[r]) {
+            codes[r] = 0;
+            continue;
+        }
+        if (emap && emap[v->dc[r]] != UINT32_MAX) {
+            codes[r] = emap[v->dc[r]];
+            plain += dlen[emap[v->dc[r]]];
+            continue;
+        }
+        const char *str = v->s[r];
+        plain += l;
+        uint32_t code;
+        for (;;) {
+            struct dslot *e = &slot[at];
+            if (!e->p) {
+                if (nd == maxd)
+                    return false;
+                e->p = str;
+                e->len = l;
+                e->code = code = nd;
+                dict[nd] = str;
+                dlen[nd++] = l;
+                bytes += l;
+                break;
+            }
+            if (e->len == l && !memcmp(e->p, str, l)) {
+                code = e->code;
+                break;
+            }
+            at = (at + 1) & (cap - 1);
+        }
+        codes[r] = code;
+        if (emap)
+            emap[v->dc[r]] = code;
+    }
+    size_t width = nd <= 256 ? 1 : nd <= 65536 ? 2 : 4;
+    plain += 4 * n;
+    if (bytes + 4 * (size_t)nd + width * n > plain - plain / 5)
+        return false;
+    *dict_out = dict;
+    *ndict_out = nd;
+    *codes_out = codes;
+    *dict_bytes = bytes;
+    return true;
+}
+
+static size_t compress_block(struct wh_q *q, int codec, const char *raw, size_t rawlen, char **out)
+{
+    size_t cap =
+        codec == CODEC_LZ4 ? (size_t)LZ4_compressBound((int)rawlen) : ZSTD_compressBound(rawlen);
+    char *c = wh__alloc(q, cap ? cap : 1);
+    size_t clen;
+    if (codec == CODEC_LZ4) {
+        int n = LZ4_compress_default(raw, c, (int)rawlen, (int)cap);
+        if (n <= 0 && rawlen)
+            wh__fail(q, WEIR_EINTERNAL, -1, "lz4 compression failed");
+        clen = n > 0 ? (size_t)n : 0;
+    } else {
+        clen = ZSTD_compress(c, cap, raw, rawlen, 1);
+        if (ZSTD_isError(clen))
+            wh__fail(q, WEIR_EINTERNAL, -1, "zstd compression failed: %s", ZSTD_getErrorName(clen));
+    }
+    *out = c;
+    return clen;
+}
+
+/* Writes one column file: WHCOL002 (dictionary) for a text column when dict_build finds
+ * that it pays, else WHCOL001. */
 static void write_column(struct wh_q *q, const char *path, const struct wh_vec *v)
 {
     size_t ngran = (v->n + WH_GRANULE - 1) / WH_GRANULE;
     int codec = v->type == WH_T_TEXT ? CODEC_LZ4 : CODEC_ZSTD;
+    const char **dict = NULL;
+    uint32_t ndict = 0;
+    uint32_t *codes = NULL;
+    size_t dict_bytes = 0;
+    bool isdict = v->s && !v->m && dict_build(q, v, &dict, &ndict, &codes, &dict_bytes);
+    size_t width = ndict <= 256 ? 1 : ndict <= 65536 ? 2 : 4;
     struct gran *gs = wh__calloc(q, ngran + 1, sizeof *gs);
     char **blocks = wh__calloc(q, ngran + 1, sizeof *blocks);
     uint64_t off = 0;
+    struct dict_hdr dh;
+    memset(&dh, 0, sizeof dh);
+    char *dblock = NULL;
+    if (isdict) {
+        size_t rawlen = 4 * (size_t)ndict + dict_bytes;
+        char *raw = wh__alloc(q, rawlen + 1), *p = raw;
+        for (uint32_t k = 0; k < ndict; k++) {
+            uint32_t l = (uint32_t)strlen(dict[k]);
+            put(&p, &l, 4);
+        }
+        for (uint32_t k = 0; k < ndict; k++)
+            put(&p, dict[k], strlen(dict[k]));
+        dh.ndict = ndict;
+        dh.width = (uint32_t)width;
+        dh.off = 0;
+        dh.rawsize = rawlen;
+        dh.csize = compress_block(q, CODEC_LZ4, raw, rawlen, &dblock);
+        off = dh.csize;
+    }
     for (size_t g = 0; g < ngran; g++) {
         size_t from = g * WH_GRANULE, rows = v->n - from < WH_GRANULE ? v->n - from : WH_GRANULE;
         char *raw;
-        size_t rawlen = granule_raw(q, v, from, rows, &raw, &gs[g]);
-        size_t cap = codec == CODEC_LZ4 ? (size_t)LZ4_compressBound((int)rawlen)
-                                        : ZSTD_compressBound(rawlen);
-        char *c = wh__alloc(q, cap);
-        size_t clen;
-        if (codec == CODEC_LZ4) {
-            int n = LZ4_compress_default(raw, c, (int)rawlen, (int)cap);
-            if (n <= 0)
-                wh__fail(q, WEIR_EINTERNAL, -1, "lz4 compression failed");
-            clen = (size_t)n;
+        size_t rawlen;
+        if (isdict) {
+            size_t bm = (rows + 7) / 8;
+            rawlen = bm + rows * width;
+            raw = wh__calloc(q, rawlen + 1, 1);
+            gs[g].flags = 0;
+            for (size_t k = 0; k < rows; k++) {
+                size_t r = from + k;
+                if (v->nul[r])
+                    gs[g].flags |= 2;
+                else
+                    raw[k / 8] |= (char)(1u << (k % 8));
+                if (width == 1) {
+                    raw[bm + k] = (char)(uint8_t)codes[r];
+                } else if (width == 2) {
+                    uint16_t c16 = (uint16_t)codes[r];
+                    memcpy(raw + bm + 2 * k, &c16, 2);
+                } else {
+                    memcpy(raw + bm + 4 * k, &codes[r], 4);
+                }
+            }
         } else {
-            clen = ZSTD_compress(c, cap, raw, rawlen, 1);
-            if (ZSTD_isError(clen))
-                wh__fail(q, WEIR_EINTERNAL, -1, "zstd compression failed: %s",
-                         ZSTD_getErrorName(clen));
+            rawlen = granule_raw(q, v, from, rows, &raw, &gs[g]);
         }
+        size_t clen = compress_block(q, codec, raw, rawlen, &blocks[g]);
         gs[g].rows = (uint32_t)rows;
         gs[g].off = off;
         gs[g].csize = clen;
         gs[g].rawsize = rawlen;
-        blocks[g] = c;
         off += clen;
     }
-    size_t total = sizeof(struct col_hdr) + ngran * sizeof(struct gran) + off + 8;
+    size_t total =
+        sizeof(struct col_hdr) + ngran * sizeof(struct gran) + (isdict ? sizeof dh : 0) + off + 8;
     char *file = wh__alloc(q, total), *p = file;
     struct col_hdr h;
     memset(&h, 0, sizeof h);
-    memcpy(h.magic, COL_MAGIC, 8);
+    memcpy(h.magic, isdict ? COL_MAGIC_DICT : COL_MAGIC, 8);
     h.type = v->type;
     h.codec = (uint32_t)codec;
     h.rows = v->n;
@@ -874,6 +1069,10 @@ static void write_column(struct wh_q *q, const char *path, const struct wh_vec *
     h.scale = v->scale;
     put(&p, &h, sizeof h);
     put(&p, gs, ngran * sizeof *gs);
+    if (isdict) {
+        put(&p, &dh, sizeof dh);
+        put(&p, dblock, dh.csize);
+    }
     for (size_t g = 0; g < ngran; g++)
         put(&p, blocks[g], gs[g].csize);
     uint32_t crc = (uint32_t)crc32(0, (const Bytef *)file, (uInt)(p - file));
@@ -895,6 +1094,11 @@ struct col_read {
     const char *data;
     struct wh_vec *v;
     uint8_t codec;
+    /* WHCOL002: the file's dictionary, and its entries' codes in v's dictionary (NULL: the
+     * same; no dc to fill when v has none) */
+    const char **dict;
+    uint32_t ndict, width;
+    const uint32_t *remap;
     struct gran_job *jobs;
     size_t njobs, per_task;
     bool *bad;
@@ -963,8 +1167,10 @@ static void ver_add(struct wh_db *db, const struct wh_verified *v)
 }
 
 /* Maps a column file read-only for the rest of the statement (unmapped at arena reset);
- * `id` receives its identity for the verified-checksum set. */
-static const char *map_file(struct wh_q *q, const char *path, size_t *len, struct wh_verified *id)
+ * `id` receives its identity for the verified-checksum set. With `sparse` (only a few
+ * granules will be read) a file whose checksum is already verified is not prefaulted. */
+static const char *map_file(struct wh_q *q, const char *path, size_t *len, struct wh_verified *id,
+                            bool sparse)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -983,7 +1189,8 @@ static const char *map_file(struct wh_q *q, const char *path, size_t *len, struc
         close(fd);
         return "";
     }
-    void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int flags = MAP_PRIVATE | (sparse && ver_has(q->db, id) ? 0 : MAP_POPULATE);
+    void *p = mmap(NULL, *len, PROT_READ, flags, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
         check_io(q, io_fail(q->err, "cannot map", path));
@@ -1048,7 +1255,33 @@ static bool gran_decode(struct col_read *cr, size_t i, char *raw)
     }
     size_t bm = (gr->rows + 7) / 8, row = j->row;
     const char *p = raw + bm;
-    if (v->s) {
+    if (cr->dict) {
+        const uint8_t *c8 = (const uint8_t *)p;
+        uint32_t *dc = v->dc;
+        for (uint32_t k = 0; k < gr->rows; k++) {
+            uint32_t code;
+            if (cr->width == 1) {
+                code = c8[k];
+            } else if (cr->width == 2) {
+                uint16_t c16;
+                memcpy(&c16, c8 + 2 * k, 2);
+                code = c16;
+            } else {
+                memcpy(&code, c8 + 4 * k, 4);
+            }
+            bool nul = !(raw[k / 8] & (1 << (k % 8)));
+            v->nul[row + k] = nul;
+            if (nul) {
+                v->s[row + k] = NULL;
+                continue;
+            }
+            if (code >= cr->ndict)
+                goto corrupt;
+            v->s[row + k] = cr->dict[code];
+            if (dc)
+                dc[row + k] = cr->remap ? cr->remap[code] : code;
+        }
+    } else if (v->s) {
         const char *sp = p + (size_t)gr->rows * 4, *end = raw + gr->rawsize;
         char *blk = j->blk; /* holds the granule's strings, NUL-terminated */
         /* Repeated values (low-cardinality columns) are stored once: a small direct-mapped
@@ -1119,33 +1352,285 @@ static void gran_task(void *arg, size_t i)
     free(raw);
 }
 
+/* One vector's dictionary while its parts are read one after the other: the first
+ * dictionary-encoded part gives v its dictionary; later parts' entries are looked up (and
+ * added) through a hash of the entries; a plain part, or too many entries, ends it (v->dc
+ * cleared; v->s is filled in every case). */
+struct dict_merge {
+    bool broken, started;
+    uint32_t *slot; /* open addressing over v->dict, capacity cap */
+    size_t cap, dcap;
+};
+
+#define DICT_MERGE_MAX ((uint32_t)1 << 22)
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+static void dict_merge_end(struct wh_vec *v, struct dict_merge *dm)
+{
+    dm->broken = true;
+    v->dc = NULL;
+    v->dict = NULL;
+    v->ndict = 0;
+}
+
+static void dict_slot_insert(struct dict_merge *dm, const char **dict, uint32_t code)
+{
+    size_t at = (size_t)str_hash(dict[code]) & (dm->cap - 1);
+    while (dm->slot[at] != UINT32_MAX)
+        at = (at + 1) & (dm->cap - 1);
+    dm->slot[at] = code;
+}
+
+/* Gives the file's entries codes in v's dictionary; returns the remap table (NULL when the
+ * codes are the file's own) or ends the dictionary. */
+static const uint32_t *dict_merge_add(struct wh_q *q, struct wh_vec *v, struct dict_merge *dm,
+                                      const char **ent, uint32_t n)
+{
+    if (dm->broken)
+        return NULL;
+    if (!dm->started) {
+        dm->started = true;
+        v->dc = wh__alloc(q, (v->n ? v->n : 1) * sizeof *v->dc);
+        v->dict = ent;
+        v->ndict = n;
+        return NULL;
+    }
+    if ((uint64_t)v->ndict + n > DICT_MERGE_MAX) {
+        dict_merge_end(v, dm);
+        return NULL;
+    }
+    if (!dm->slot || (v->ndict + n) * 2 > dm->cap) {
+        size_t cap = 1024;
+        while (cap < ((size_t)v->ndict + n) * 4)
+            cap <<= 1;
+        dm->cap = cap;
+        dm->slot = wh__alloc(q, cap * sizeof *dm->slot);
+        memset(dm->slot, 0xff, cap * sizeof *dm->slot);
+        for (uint32_t k = 0; k < v->ndict; k++)
+            dict_slot_insert(dm, v->dict, k);
+    }
+    if (dm->dcap < (size_t)v->ndict + n) {
+        size_t nc = ((size_t)v->ndict + n) * 2;
+        const char **nd = wh__alloc(q, nc * sizeof *nd);
+        memcpy(nd, v->dict, v->ndict * sizeof *nd);
+        v->dict = nd;
+        dm->dcap = nc;
+    }
+    uint32_t *remap = wh__alloc(q, ((size_t)n + 1) * sizeof *remap);
+    for (uint32_t k = 0; k < n; k++) {
+        size_t at = (size_t)str_hash(ent[k]) & (dm->cap - 1);
+        for (;;) {
+            uint32_t e = dm->slot[at];
+            if (e == UINT32_MAX) {
+                v->dict[v->ndict] = ent[k];
+                dm->slot[at] = v->ndict;
+                remap[k] = v->ndict++;
+                break;
+            }
+            if (!strcmp(v->dict[e], ent[k])) {
+                remap[k] = e;
+                break;
+            }
+            at = (at + 1) & (dm->cap - 1);
+        }
+    }
+    return remap;
+}
+
+static void dict_cache_free(struct wh_dict_cache *e)
+{
+    free(e->blob);
+    free((void *)e->ent);
+    memset(e, 0, sizeof *e);
+}
+
+void wh__dict_cache_clear(struct wh_db *db)
+{
+    for (int k = 0; k < WH_DICT_CACHE; k++)
+        dict_cache_free(&db->dcache[k]);
+}
+
+struct dict_blob {
+    char *blob;
+    const char **ent;
+};
+
+static void dict_blob_free(void *p)
+{
+    struct dict_blob *b = p;
+    free(b->blob);
+    free((void *)b->ent);
+    free(b);
+}
+
+/* Drops a cache entry; the current statement may still point into it, so its memory is
+ * freed with the statement's arena. */
+static void dict_cache_evict(struct wh_q *q, struct wh_dict_cache *e)
+{
+    struct dict_blob *b = xmalloc(sizeof *b);
+    b->blob = e->blob;
+    b->ent = e->ent;
+    memset(e, 0, sizeof *e);
+    if (arena_on_reset(q->a, dict_blob_free, b) < 0) {
+        dict_blob_free(b);
+        wh__fail(q, WEIR_ETOOBIG, -1, "query memory limit exceeded");
+    }
+}
+
+/* Decodes a WHCOL002 file's dictionary block into NUL-terminated entries, or takes them
+ * from the database's cache (by file identity `id`; NULL: not cached). NULL when the block
+ * is malformed. */
+static const char **dict_load(struct wh_q *q, const struct dict_hdr *dh, const char *data,
+                              size_t datalen, const struct wh_verified *id)
+{
+    struct wh_db *db = q->db;
+    bool cache = id && !q->worker;
+    if (cache)
+        for (int k = 0; k < WH_DICT_CACHE; k++) {
+            struct wh_dict_cache *e = &db->dcache[k];
+            if (e->ent && !memcmp(&e->id, id, sizeof *id) && e->n == dh->ndict) {
+                e->tick = ++db->dtick;
+                return e->ent;
+            }
+        }
+    if (dh->ndict == 0 || dh->ndict > DICT_MAX ||
+        (dh->width != 1 && dh->width != 2 && dh->width != 4) ||
+        (dh->width == 1 && dh->ndict > 256) || (dh->width == 2 && dh->ndict > 65536) ||
+        dh->off + dh->csize > datalen || dh->rawsize < 4 * (uint64_t)dh->ndict ||
+        dh->rawsize > ((uint64_t)1 << 31))
+        return NULL;
+    char *raw = wh__alloc(q, dh->rawsize + 1);
+    int got = LZ4_decompress_safe(data + dh->off, raw, (int)dh->csize, (int)dh->rawsize);
+    if (got < 0 || (uint64_t)got != dh->rawsize)
+        return NULL;
+    size_t blen = dh->rawsize - 4 * (size_t)dh->ndict + dh->ndict + 1;
+    const char **ent;
+    char *blk, *blob = NULL;
+    if (cache) {
+        ent = xmalloc(((size_t)dh->ndict + 1) * sizeof *ent);
+        blk = blob = xmalloc(blen);
+    } else {
+        ent = wh__alloc(q, ((size_t)dh->ndict + 1) * sizeof *ent);
+        blk = wh__alloc(q, blen);
+    }
+    const char *sp = raw + 4 * (size_t)dh->ndict, *end = raw + dh->rawsize;
+    for (uint32_t k = 0; k < dh->ndict; k++) {
+        uint32_t l;
+        memcpy(&l, raw + 4 * (size_t)k, 4);
+        if ((size_t)(end - sp) < l) {
+            sp = NULL;
+            break;
+        }
+        memcpy(blk, sp, l);
+        blk[l] = 0;
+        ent[k] = blk;
+        blk += l + 1;
+        sp += l;
+    }
+    if (sp != end) {
+        if (cache) {
+            free(blob);
+            free((void *)ent);
+        }
+        return NULL;
+    }
+    if (!cache)
+        return ent;
+    /* Into the cache: the least recently used entry goes, and more while over budget. */
+    size_t bytes = blen + ((size_t)dh->ndict + 1) * sizeof *ent, total = bytes;
+    for (int k = 0; k < WH_DICT_CACHE; k++)
+        total += db->dcache[k].bytes;
+    for (;;) {
+        int lru = -1, used = 0;
+        for (int k = 0; k < WH_DICT_CACHE; k++)
+            if (db->dcache[k].ent) {
+                used++;
+                if (lru < 0 || db->dcache[k].tick < db->dcache[lru].tick)
+                    lru = k;
+            }
+        if (lru < 0 || (used < WH_DICT_CACHE && total <= WH_DICT_CACHE_BYTES))
+            break;
+        total -= db->dcache[lru].bytes;
+        dict_cache_evict(q, &db->dcache[lru]);
+    }
+    int slot = -1;
+    for (int k = 0; k < WH_DICT_CACHE && slot < 0; k++)
+        if (!db->dcache[k].ent)
+            slot = k;
+    struct wh_dict_cache *e = &db->dcache[slot];
+    e->id = *id;
+    e->blob = blob;
+    e->ent = ent;
+    e->n = dh->ndict;
+    e->bytes = bytes;
+    e->tick = ++db->dtick;
+    if (bytes > WH_DICT_CACHE_BYTES) /* too big to keep: used by this statement only */
+        dict_cache_evict(q, e);
+    return ent;
+}
+
 /* Reads one column file holding `rows` rows into v starting at row `at`; with `keep`, only
  * the granules it marks (the caller sized v for them). Granules are decoded in parallel on
- * the database's pool. */
+ * the database's pool. `dm` carries v's dictionary across the parts of one scan. */
 static void read_column(struct wh_q *q, const char *path, struct wh_vec *v, size_t at,
-                        uint64_t rows, const uint8_t *keep, uint64_t kept)
+                        uint64_t rows, const uint8_t *keep, uint64_t kept, struct dict_merge *dm)
 {
     size_t len = 0;
     struct wh_verified fid;
-    const char *file = map_file(q, path, &len, &fid);
+    const char *file = map_file(q, path, &len, &fid, keep && kept * 4 < rows);
     struct col_hdr h;
     uint32_t crc, tr;
     if (len < sizeof h + 8)
         goto corrupt;
+    memcpy(&h, file, sizeof h);
+    int ver = col_version(&h);
+    if (!ver && !memcmp(h.magic, "WHCOL", 5))
+        wh__fail(q, WEIR_EIO, -1,
+                 "column file '%s' has format %.8s, which this version of weir cannot read "
+                 "(it reads WHCOL001 and WHCOL002)",
+                 path, h.magic);
     memcpy(&crc, file + len - 8, 4);
     memcpy(&tr, file + len - 4, 4);
     bool known = ver_has(q->db, &fid);
     if (tr != COL_TRAILER || (!known && crc != file_crc(q, file, len - 8)))
         goto corrupt;
-    memcpy(&h, file, sizeof h);
-    if (memcmp(h.magic, COL_MAGIC, 8) || h.type != v->type || h.rows != rows ||
-        h.scale != v->scale || sizeof h + (uint64_t)h.ngran * sizeof(struct gran) > len - 8)
+    if (!ver || h.type != v->type || h.rows != rows || h.scale != v->scale ||
+        sizeof h + (uint64_t)h.ngran * sizeof(struct gran) +
+                (ver == 2 ? sizeof(struct dict_hdr) : 0) >
+            len - 8)
         goto corrupt;
     if (h.codec != CODEC_LZ4 && h.codec != CODEC_ZSTD)
         goto corrupt;
+    if (ver == 2 && (!v->s || h.codec != CODEC_LZ4))
+        goto corrupt;
     const char *dir = file + sizeof h;
     const char *data = dir + (size_t)h.ngran * sizeof(struct gran);
+    struct dict_hdr dh;
+    memset(&dh, 0, sizeof dh);
+    if (ver == 2) {
+        memcpy(&dh, data, sizeof dh);
+        data += sizeof dh;
+    }
     size_t datalen = (size_t)(file + len - 8 - data);
+    struct col_read cr = { .data = data, .v = v, .codec = (uint8_t)h.codec };
+    if (ver == 2) {
+        cr.dict = dict_load(q, &dh, data, datalen, &fid);
+        if (!cr.dict)
+            goto corrupt;
+        cr.ndict = dh.ndict;
+        cr.width = dh.width;
+        if (kept)
+            cr.remap = dict_merge_add(q, v, dm, cr.dict, dh.ndict);
+    } else if (v->s && kept && !dm->broken) {
+        dict_merge_end(v, dm);
+    }
     size_t row = at, nj = 0;
     struct gran_job *jobs = wh__calloc(q, (size_t)h.ngran + 1, sizeof *jobs);
     for (uint32_t g = 0; g < h.ngran; g++) {
@@ -1159,18 +1644,21 @@ static void read_column(struct wh_q *q, const char *path, struct wh_vec *v, size
         if (row + gr.rows > at + kept)
             goto corrupt;
         size_t bm = (gr.rows + 7) / 8;
-        if (v->s ? bm + (size_t)gr.rows * 4 > gr.rawsize : bm + (size_t)gr.rows * 8 != gr.rawsize)
+        if (ver == 2 ? bm + (size_t)gr.rows * dh.width != gr.rawsize
+            : v->s   ? bm + (size_t)gr.rows * 4 > gr.rawsize
+                     : bm + (size_t)gr.rows * 8 != gr.rawsize)
             goto corrupt;
         jobs[nj].gr = gr;
         jobs[nj].row = row;
-        if (v->s)
+        if (v->s && ver == 1)
             jobs[nj].blk = wh__alloc(q, gr.rawsize - bm - (size_t)gr.rows * 4 + gr.rows + 1);
         nj++;
         row += gr.rows;
     }
     if (row != at + kept)
         goto corrupt;
-    struct col_read cr = { .data = data, .v = v, .codec = h.codec, .jobs = jobs, .njobs = nj };
+    cr.jobs = jobs;
+    cr.njobs = nj;
     cr.bad = wh__calloc(q, nj + 1, sizeof *cr.bad);
     int th = q->worker || nj < 4 || q->db->threads < 2 ? 1 : wh__pool_size(wh__db_pool(q->db));
     size_t ntask = th > 1 ? (size_t)th * 4 : 1;
@@ -1209,7 +1697,7 @@ static void prune_column(struct wh_q *q, const char *path, const struct wh_prune
         return;
     }
     memcpy(&h, file, sizeof h);
-    if (memcmp(h.magic, COL_MAGIC, 8) || h.ngran != ngran ||
+    if (!col_version(&h) || h.ngran != ngran ||
         sizeof h + (uint64_t)h.ngran * sizeof(struct gran) > len - 8) {
         free(file); /* leave it to read_column to report */
         return;
@@ -1278,13 +1766,14 @@ static struct wh_rel *scan_kept(struct wh_q *q, struct wh_table *t, const bool *
         if (!want[c])
             continue;
         r->cols[c] = wh__vec_new(q, t->cols[c].type, t->cols[c].scale, total);
+        struct dict_merge dm = { 0 };
         size_t at = 0;
         for (size_t p = 0; p < t->nparts; p++) {
             if ((use_part && !use_part[p]) || (keep[p] && !kept[p]))
                 continue;
             char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema,
                                       t->name, (unsigned long long)t->parts[p].id, c);
-            read_column(q, path, r->cols[c], at, t->parts[p].rows, keep[p], kept[p]);
+            read_column(q, path, r->cols[c], at, t->parts[p].rows, keep[p], kept[p], &dm);
             at += kept[p];
         }
     }
@@ -1384,7 +1873,7 @@ static struct gran *read_dir(struct wh_q *q, const char *path, struct col_hdr *h
     if (fd < 0)
         check_io(q, io_fail(q->err, "cannot open", path));
     struct gran *d = NULL;
-    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h || memcmp(h->magic, COL_MAGIC, 8) ||
+    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h || !col_version(h) ||
         h->ngran > (1u << 26))
         goto out;
     size_t dl = (size_t)h->ngran * sizeof *d;
@@ -1550,6 +2039,226 @@ struct wh_rel *wh__table_scan_topn(struct wh_q *q, struct wh_table *t, const boo
     }
     *rowids = ids;
     return scan_kept(q, t, want, qual, NULL, keep, kept);
+}
+
+struct topn_cand {
+    int64_t key; /* goodness: larger is better (the value, negated for ASC) */
+    uint32_t row;
+};
+
+static int topn_cand_row(const void *a, const void *b)
+{
+    uint32_t x = ((const struct topn_cand *)a)->row, y = ((const struct topn_cand *)b)->row;
+    return (x > y) - (x < y);
+}
+
+static void heap_push_min(int64_t *h, size_t *n, size_t cap, int64_t x)
+{
+    if (*n < cap) {
+        size_t i = (*n)++;
+        h[i] = x;
+        while (i > 0 && h[(i - 1) / 2] > h[i]) {
+            int64_t t = h[i];
+            h[i] = h[(i - 1) / 2];
+            h[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (x <= h[0])
+        return;
+    h[0] = x;
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < cap && h[l] < h[m])
+            m = l;
+        if (r < cap && h[r] < h[m])
+            m = r;
+        if (m == i)
+            break;
+        int64_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Top-N candidates by the granule directory, read best granules first. Granules are
+ * visited in order of their best value (max for DESC, min for ASC); a min-heap keeps the k
+ * best values read so far, and once it is full its smallest value is the threshold: a
+ * granule whose best value is below it cannot hold a row of the result, and neither can
+ * any granule after it, so reading stops there. With NULLS FIRST the granules holding NULLs
+ * are read first and their NULL rows count toward k. */
+bool wh__table_topn_rows(struct wh_q *q, struct wh_table *t, int c, bool desc, bool nulls_first,
+                         size_t k, uint32_t **rows_out, size_t *n_out)
+{
+    if (!wh__type_is_int(t->cols[c].type) || k == 0 || k > ((size_t)1 << 20) || !t->nparts)
+        return false;
+    size_t total_gran = 0;
+    struct gran **dirs = wh__calloc(q, t->nparts + 1, sizeof *dirs);
+    uint64_t *pbase = wh__calloc(q, t->nparts + 1, sizeof *pbase);
+    uint64_t base = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        struct col_hdr h;
+        char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema, t->name,
+                                  (unsigned long long)t->parts[p].id, c);
+        struct gran *d = read_dir(q, path, &h);
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        if (!d || h.ngran != ngran) {
+            free(d);
+            return false;
+        }
+        dirs[p] = wh__alloc(q, ngran * sizeof *d + 1);
+        memcpy(dirs[p], d, ngran * sizeof *d);
+        free(d);
+        for (size_t g = 0; g < ngran; g++)
+            if (dirs[p][g].rows != granule_rows(&t->parts[p], g, ngran))
+                return false; /* malformed directory: the plain path reports it */
+        total_gran += ngran;
+        pbase[p] = base;
+        base += t->parts[p].rows;
+    }
+    if (base > UINT32_MAX)
+        return false;
+    /* Visiting order: NULL-holding granules first (NULLS FIRST), then by best value. */
+    struct topn_gran *order = wh__calloc(q, total_gran + 1, sizeof *order);
+    size_t no = 0, nfirst = 0;
+    for (size_t p = 0; p < t->nparts; p++) {
+        size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+        for (size_t g = 0; g < ngran; g++) {
+            const struct gran *gr = &dirs[p][g];
+            if (nulls_first && (gr->flags & 2)) {
+                order[no].key = INT64_MAX;
+                nfirst++;
+            } else if (gr->flags & 1) {
+                order[no].key = desc ? gr->max : (gr->min == INT64_MIN ? INT64_MAX : -gr->min);
+            } else {
+                continue; /* only NULLs, sorted last: needed only when k exceeds the values */
+            }
+            order[no].rows = gr->rows;
+            order[no].part = p;
+            order[no].gran = g;
+            no++;
+        }
+    }
+    qsort(order, no, sizeof *order, topn_cmp);
+    int64_t *heap = wh__alloc(q, (k + 1) * sizeof *heap);
+    size_t hn = 0, nnull = 0, ncand = 0, capcand = 1024;
+    struct topn_cand *cand = wh__alloc(q, capcand * sizeof *cand);
+    bool *wc = wh__calloc(q, (size_t)t->ncols + 1, sizeof *wc);
+    wc[c] = true;
+    uint8_t **keep = wh__calloc(q, t->nparts + 1, sizeof *keep);
+    uint64_t *kept = wh__calloc(q, t->nparts + 1, sizeof *kept);
+    for (size_t p = 0; p < t->nparts; p++)
+        keep[p] = wh__alloc(q, (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE + 1);
+    size_t at = 0, batch = nfirst > 2 ? nfirst : 2;
+    int64_t thr = INT64_MIN;
+    bool full = false;
+    while (at < no) {
+        /* The next batch: granules that can still reach the threshold (all NULL-holding
+         * ones with NULLS FIRST come in the first batch). */
+        size_t end = at;
+        while (end < no && end - at < batch && (!full || order[end].key >= thr))
+            end++;
+        if (end == at)
+            break;
+        for (size_t p = 0; p < t->nparts; p++) {
+            memset(keep[p], 0, (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE + 1);
+            kept[p] = 0;
+        }
+        for (size_t b = at; b < end; b++) {
+            keep[order[b].part][order[b].gran] = 1;
+            kept[order[b].part] += order[b].rows;
+        }
+        struct wh_vec *v = scan_kept(q, t, wc, NULL, NULL, keep, kept)->cols[c];
+        /* Rows of v come in (part, granule) order. */
+        size_t r = 0;
+        for (size_t p = 0; p < t->nparts; p++) {
+            size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
+            for (size_t g = 0; g < ngran && kept[p]; g++) {
+                if (!keep[p][g])
+                    continue;
+                uint64_t gn = dirs[p][g].rows;
+                uint32_t row0 = (uint32_t)(pbase[p] + g * WH_GRANULE);
+                for (uint64_t j = 0; j < gn; j++, r++) {
+                    int64_t key;
+                    if (v->nul[r]) {
+                        if (!nulls_first)
+                            continue;
+                        key = INT64_MAX;
+                        nnull++;
+                    } else {
+                        int64_t x = v->i[r];
+                        key = desc ? x : (x == INT64_MIN ? INT64_MAX : -x);
+                        if (full && key < thr)
+                            continue;
+                        heap_push_min(heap, &hn, k, key);
+                    }
+                    if (ncand == capcand) {
+                        struct topn_cand *nc = wh__alloc(q, 2 * capcand * sizeof *nc);
+                        memcpy(nc, cand, ncand * sizeof *nc);
+                        cand = nc;
+                        capcand *= 2;
+                    }
+                    cand[ncand].key = key;
+                    cand[ncand++].row = row0 + (uint32_t)j;
+                }
+            }
+        }
+        if (r != v->n)
+            wh__fail(q, WEIR_EINTERNAL, -1, "top-N granule rows do not add up");
+        if (nnull >= k) {
+            full = true;
+            thr = INT64_MAX; /* NULLs alone fill the result: no value can enter */
+        } else if (hn == k - nnull || hn == k) {
+            /* The heap holds k values; with NULLs first only k - nnull of them count. */
+            if (hn > k - nnull) {
+                /* Keep the k - nnull best: drop the heap's smallest until it fits. */
+                while (hn > k - nnull) {
+                    heap[0] = heap[--hn];
+                    for (size_t i = 0;;) {
+                        size_t l = 2 * i + 1, rr = l + 1, m = i;
+                        if (l < hn && heap[l] < heap[m])
+                            m = l;
+                        if (rr < hn && heap[rr] < heap[m])
+                            m = rr;
+                        if (m == i)
+                            break;
+                        int64_t tmp = heap[i];
+                        heap[i] = heap[m];
+                        heap[m] = tmp;
+                        i = m;
+                    }
+                }
+            }
+            full = hn > 0;
+            if (full)
+                thr = heap[0];
+        }
+        at = end;
+        batch *= 2;
+        /* Prune candidates that fell below the threshold, so memory stays bounded. */
+        if (full && ncand > 4 * k + 1024) {
+            size_t m = 0;
+            for (size_t i = 0; i < ncand; i++)
+                if (cand[i].key >= thr)
+                    cand[m++] = cand[i];
+            ncand = m;
+        }
+    }
+    if (!full)
+        return false; /* fewer than k non-NULL values: NULLs last matter; plain path */
+    size_t m = 0;
+    for (size_t i = 0; i < ncand; i++)
+        if (cand[i].key >= thr)
+            cand[m++] = cand[i];
+    qsort(cand, m, sizeof *cand, topn_cand_row);
+    uint32_t *rows = wh__alloc(q, (m + 1) * sizeof *rows);
+    for (size_t i = 0; i < m; i++)
+        rows[i] = cand[i].row;
+    *rows_out = rows;
+    *n_out = m;
+    return true;
 }
 
 struct wh_rel *wh__table_scan_pruned(struct wh_q *q, struct wh_table *t, const bool *want,

@@ -177,6 +177,8 @@ static void gather_range(const struct wh_vec *v, struct wh_vec *o, const uint32_
             continue;
         }
         o->nul[k] = v->nul[r];
+        if (o->dc)
+            o->dc[k] = v->dc ? v->dc[r] : r;
         if (o->s)
             o->s[k] = v->s[r];
         else if (o->f)
@@ -198,6 +200,15 @@ static void gather_task(void *arg, size_t i)
 struct wh_vec *wh__vec_gather(struct wh_q *q, const struct wh_vec *v, const uint32_t *idx, size_t n)
 {
     struct wh_vec *o = wh__vec_new(q, v->type, v->scale, n);
+    if (v->s && v->dc) {
+        o->dc = wh__alloc(q, (n ? n : 1) * sizeof *o->dc);
+        o->dict = v->dict;
+        o->ndict = v->ndict;
+    } else if (v->s && !v->m && v->n <= WH_DICT_SMALL_SRC && n >= 4 * v->n && n >= WH_GRANULE) {
+        o->dc = wh__alloc(q, (n ? n : 1) * sizeof *o->dc);
+        o->dict = (const char **)v->s;
+        o->ndict = (uint32_t)v->n;
+    }
     size_t nch = wh__par_chunks(q, n, 4 * WH_GRANULE);
     if (nch <= 1) {
         gather_range(v, o, idx, 0, n);

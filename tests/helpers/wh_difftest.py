@@ -217,6 +217,68 @@ QUERIES = [
      None, False),
     ("SELECT count(*) FROM t1 WHERE s = ''", None, False),
     ("SELECT id FROM t1 WHERE x > 99.5 OR x < 0.5", None, False),
+    # dictionary-encoded text (t4: two parts with their own dictionaries, 1-, 2- and 4-byte
+    # codes; t5: a dictionary part and a plain one): filters, expressions and grouping once
+    # per entry, joins probing once per entry, NULLs and the empty string
+    ("SELECT count(*) FROM t4 WHERE s = 'alpha'", None, False),
+    ("SELECT count(*) FROM t4 WHERE s <> 'alpha'", None, False),
+    ("SELECT count(*) FROM t4 WHERE s IN ('Beta', 'x%y', '')", None, False),
+    ("SELECT count(*) FROM t4 WHERE s LIKE '%a%'", None, False),
+    ("SELECT count(*) FROM t4 WHERE s NOT LIKE 'a%'", None, False),
+    ("SELECT count(*) FROM t4 WHERE s IS NULL", None, False),
+    ("SELECT count(*) FROM t4 WHERE coalesce(s, 'none') = 'none'", None, False),
+    ("SELECT k, s FROM t4 WHERE s = '' AND k < 3000", None, False),
+    ("SELECT count(*), sum(k) FROM t4 WHERE c = 'c17' OR c = 'c1234'", None, False),
+    ("SELECT count(*) FROM t4 WHERE w LIKE '%-4242'", None, False),
+    ("SELECT s, count(*), sum(k) FROM t4 GROUP BY s", None, False),
+    ("SELECT c, count(*) FROM t4 GROUP BY c ORDER BY count(*) DESC, c LIMIT 5", None, True),
+    ("SELECT lower(s), count(*) FROM t4 GROUP BY 1", None, False),
+    ("SELECT k, upper(s), length(c) FROM t4 WHERE k % 1000 = 7", None, False),
+    ("SELECT s, count(DISTINCT c), count(DISTINCT w) FROM t4 GROUP BY s", None, False),
+    ("SELECT count(DISTINCT w), count(DISTINCT s) FROM t4", None, False),
+    ("SELECT w, count(*) FROM t4 GROUP BY w ORDER BY count(*) DESC, w LIMIT 3", None, True),
+    ("SELECT s, count(*) FROM t5 GROUP BY s", None, False),
+    ("SELECT count(*) FROM t5 WHERE s LIKE '%ta%'", None, False),
+    ("SELECT d.cat, count(*), sum(t4.k) FROM t4 JOIN dim d ON t4.s = d.s GROUP BY d.cat",
+     None, False),
+    ("SELECT d.cat, count(*), count(t4.k) FROM t4 LEFT JOIN dim d ON t4.s = d.s "
+     "GROUP BY d.cat", None, False),
+    ("SELECT d.s, d.cat, count(t4.k) FROM t4 RIGHT JOIN dim d ON t4.s = d.s GROUP BY d.s, d.cat",
+     "SELECT d.s, d.cat, count(t4.k) FROM dim d LEFT JOIN t4 ON t4.s = d.s GROUP BY d.s, d.cat",
+     False),
+    ("SELECT t4.k, d.cat FROM t4 JOIN dim d ON t4.s = d.s AND t4.k % 10 = d.n WHERE t4.k < 5000",
+     None, False),
+    ("SELECT d.cat, count(*) FROM t4 JOIN dim d ON t4.s = d.s WHERE d.n > 2 GROUP BY d.cat",
+     None, False),
+    ("SELECT a.k, b.k FROM t4 a JOIN t4 b ON a.w = b.w WHERE a.k < 300", None, False),
+    ("SELECT s, count(*) FROM t7 GROUP BY s", None, False),
+    ("SELECT count(*) FROM t7 WHERE s = 'alpha'", None, False),
+    ("SELECT t7.s FROM t7 JOIN dim ON t7.s = dim.s", None, False),
+    # full sorts and windows large enough to run on several threads
+    ("SELECT k, c FROM t4 ORDER BY c DESC, s NULLS FIRST, k",
+     "SELECT k, c FROM t4 ORDER BY c DESC NULLS FIRST, s NULLS FIRST, k", True),
+    ("SELECT k, p FROM t4 ORDER BY p NULLS FIRST, k DESC", None, True),
+    ("SELECT k, row_number() OVER (PARTITION BY s ORDER BY p DESC NULLS LAST, k) FROM t4",
+     None, False),
+    # top-N: granule-pruned first key, ties, NULLS FIRST / LAST, fewer values than LIMIT
+    ("SELECT k, p FROM t4 ORDER BY p DESC, k LIMIT 7",
+     "SELECT k, p FROM t4 ORDER BY p DESC NULLS FIRST, k LIMIT 7", True),
+    ("SELECT k, p FROM t4 ORDER BY p DESC NULLS LAST, k LIMIT 7", None, True),
+    ("SELECT k, p, s FROM t4 ORDER BY p, k DESC LIMIT 5",
+     "SELECT k, p, s FROM t4 ORDER BY p NULLS LAST, k DESC LIMIT 5", True),
+    ("SELECT k, p FROM t4 ORDER BY p NULLS FIRST, k LIMIT 9000", None, True),
+    ("SELECT k, p FROM t4 ORDER BY p DESC NULLS FIRST, k LIMIT 12000", None, True),
+    ("SELECT k, s, p FROM t4 ORDER BY p DESC NULLS LAST, s, k LIMIT 10",
+     "SELECT k, s, p FROM t4 ORDER BY p DESC NULLS LAST, s NULLS LAST, k LIMIT 10", True),
+    ("SELECT p FROM t4 ORDER BY p DESC NULLS LAST LIMIT 3", None, True),
+    ("SELECT k, p FROM t4 ORDER BY p, k LIMIT 3 OFFSET 4",
+     "SELECT k, p FROM t4 ORDER BY p NULLS LAST, k LIMIT 3 OFFSET 4", True),
+    ("SELECT k, p FROM t8 ORDER BY p, k LIMIT 100",
+     "SELECT k, p FROM t8 ORDER BY p NULLS LAST, k LIMIT 100", True),
+    ("SELECT k, p FROM t8 ORDER BY p DESC, k LIMIT 100",
+     "SELECT k, p FROM t8 ORDER BY p DESC NULLS FIRST, k LIMIT 100", True),
+    ("SELECT k, p FROM t8 ORDER BY p DESC NULLS LAST, k DESC LIMIT 4", None, True),
+    ("SELECT a, s FROM t7 ORDER BY a LIMIT 3", None, True),
 ]
 
 # Must fail with an error (unsupported or invalid), never return rows.
@@ -366,6 +428,43 @@ def main():
            (k % 50) if k >= 20000 else None) for k in range(40000)]
     lite.execute("CREATE TABLE t3 (k INTEGER, d TEXT, v REAL, n INTEGER)")
     lite.executemany("INSERT INTO t3 VALUES (?,?,?,?)", t3)
+    # t4: dictionary-encoded text; s low cardinality with NULLs and '', c ~2,000 values,
+    # w ~70,000 long values (4-byte codes); p an integer with ties and NULLs.
+    t4 = []
+    for k in range(140000):
+        s_ = WORDS[(k * 7 + k // 13) % len(WORDS)] if k % 11 else None
+        c = "c%d" % ((k * 37) % 2003) if k % 17 else None
+        w = "a-long-common-prefix-for-the-wide-column-%d" % ((k * 13) % 70001)
+        p_ = (k * 7919) % 997 if k % 13 else None
+        t4.append((k, s_, c, w, p_))
+    t4a, t4b = t4[:100000], t4[100000:]
+    lite.execute("CREATE TABLE t4 (k INTEGER, s TEXT, c TEXT, w TEXT, p INTEGER)")
+    lite.executemany("INSERT INTO t4 VALUES (?,?,?,?,?)", t4)
+    t5extra = [(200000 + i, WORDS[i % len(WORDS)] if i % 3 else None, "c%d" % i, "w%d" % i, i)
+               for i in range(20)]
+    lite.execute("CREATE TABLE t5 (k INTEGER, s TEXT, c TEXT, w TEXT, p INTEGER)")
+    lite.executemany("INSERT INTO t5 VALUES (?,?,?,?,?)", t4a + t5extra)
+    dim = [("alpha", "greek", 1), ("alpha", "first", 2), ("Beta", "greek", 3), ("", "empty", 4),
+           ("x%y", "odd", 5), ("gamma", "greek", 6), ("nosuch", "none", 7), ("mu", None, 8)]
+    lite.execute("CREATE TABLE dim (s TEXT, cat TEXT, n INTEGER)")
+    lite.executemany("INSERT INTO dim VALUES (?,?,?)", dim)
+    lite.execute("CREATE TABLE t7 (a INTEGER, s TEXT)")
+    t8 = [(k, (k * 31) % 7 if k in (5, 77, 4000, 12000, 19999) else None) for k in range(20000)]
+    lite.execute("CREATE TABLE t8 (k INTEGER, p INTEGER)")
+    lite.executemany("INSERT INTO t8 VALUES (?,?)", t8)
+    t4_path = os.path.join(args.workdir, "t4.csv")
+    with open(t4_path, "w") as f:
+        f.write("k,s,c,w,p\n")
+        for r in t4a:
+            f.write(",".join(csv_field(v) for v in r) + "\n")
+    t4b_path = os.path.join(args.workdir, "t4b.csv")
+    with open(t4b_path, "w") as f:
+        for r in t4b:
+            f.write(",".join(csv_field(v) for v in r) + "\n")
+    t8_path = os.path.join(args.workdir, "t8.csv")
+    with open(t8_path, "w") as f:
+        for r in t8:
+            f.write(",".join(csv_field(v) for v in r) + "\n")
     t3_path = os.path.join(args.workdir, "t3.csv")
     with open(t3_path, "w") as f:
         for r in t3:
@@ -384,6 +483,18 @@ def main():
         "CREATE TABLE e (id integer, v integer)",
         "CREATE TABLE t3 (k integer, d date, v double precision, n bigint)",
         "COPY t3 FROM '%s' WITH (FORMAT csv)" % t3_path,
+        "CREATE TABLE t4 (k integer, s text, c text, w text, p integer)",
+        "COPY t4 FROM '%s' WITH (FORMAT csv, HEADER true)" % t4_path,
+        "CREATE TABLE t5 AS SELECT * FROM t4",
+        "INSERT INTO t5 VALUES " + ", ".join("(%s)" % ", ".join(sql_lit(v) for v in r)
+                                            for r in t5extra),
+        "COPY t4 FROM '%s' WITH (FORMAT csv)" % t4b_path,
+        "CREATE TABLE dim (s text, cat text, n integer)",
+        "INSERT INTO dim VALUES " + ", ".join("(%s)" % ", ".join(sql_lit(v) for v in r)
+                                             for r in dim),
+        "CREATE TABLE t7 (a integer, s text)",
+        "CREATE TABLE t8 (k integer, p integer)",
+        "COPY t8 FROM '%s' WITH (FORMAT csv)" % t8_path,
     ]
     stmts = setup + [q for q, _, _ in QUERIES] + ERRORS
     db = os.path.join(args.workdir, "db")

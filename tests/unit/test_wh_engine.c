@@ -211,6 +211,59 @@ static void test_failed_statement_changes_nothing(void **state)
     wh_close(db);
 }
 
+/* Low-cardinality text is stored dictionary-encoded (WHCOL002): it reads back with NULLs
+ * and the empty string, a damaged dictionary is reported, and a file of a newer format is
+ * refused with a message that names the format. */
+static void test_dictionary_columns(void **state)
+{
+    (void)state;
+    struct wh_db *db = open_db();
+    struct weir_err err;
+    exec_ok(db, "CREATE TABLE d (k int, s text)");
+    size_t cap = 200000, at = 0;
+    char *sql = malloc(cap);
+    assert_non_null(sql);
+    at += (size_t)snprintf(sql + at, cap - at, "INSERT INTO d VALUES ");
+    static const char *const vals[] = { "'red'", "'green'", "''", "NULL", "'blue'" };
+    for (int i = 0; i < 3000; i++)
+        at += (size_t)snprintf(sql + at, cap - at, "%s(%d, %s)", i ? ", " : "", i, vals[i % 5]);
+    exec_ok(db, sql);
+    free(sql);
+    wh_close(db);
+    char p[512];
+    snprintf(p, sizeof p, "%s/public/d/p1/c1.col", dbdir);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    char magic[9] = { 0 };
+    assert_int_equal(fread(magic, 1, 8, f), 8);
+    assert_string_equal(magic, "WHCOL002");
+    fclose(f);
+    db = open_db();
+    assert_string_equal(rows_of(db, "SELECT s, count(*) FROM d GROUP BY s ORDER BY s NULLS FIRST"),
+                        "N|600;|600;blue|600;green|600;red|600;");
+    assert_string_equal(rows_of(db, "SELECT count(*) FROM d WHERE s LIKE '%e%'"), "1800;");
+    assert_string_equal(rows_of(db, "SELECT count(*) FROM d WHERE s = ''"), "600;");
+    /* The dictionary block follows the header (32 bytes), the granule directory (48 bytes
+     * for the one granule) and its descriptor (32 bytes): damage it. */
+    f = fopen(p, "r+b");
+    assert_non_null(f);
+    fseek(f, 32 + 48 + 32 + 2, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 32 + 48 + 32 + 2, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+    assert_int_equal(exec_err(db, "SELECT count(*) FROM d WHERE s = 'red'", &err), -WEIR_EIO);
+    assert_non_null(strstr(err.msg, "corrupt"));
+    f = fopen(p, "r+b");
+    assert_non_null(f);
+    fputs("WHCOL009", f);
+    fclose(f);
+    assert_int_equal(exec_err(db, "SELECT s FROM d", &err), -WEIR_EIO);
+    assert_non_null(strstr(err.msg, "WHCOL009"));
+    assert_string_equal(rows_of(db, "SELECT sum(k) FROM d"), "4498500;");
+    wh_close(db);
+}
+
 static void test_crash_leftovers_and_corruption(void **state)
 {
     (void)state;
@@ -497,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_have_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_statement_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_leftovers_and_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dictionary_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_alter_merge, setup, teardown),
