@@ -10,7 +10,9 @@
 
 struct weir_err;
 
-/* An open database. Opaque. One thread at a time per handle. */
+/* An open database. Opaque. One thread at a time per handle. Any number of handles, in any
+ * number of processes, may use one folder: statements lock it (readers shared, writers and
+ * transactions exclusive; see wh_set_lock_timeout). */
 struct wh_db;
 /* The rows of one statement. Opaque; owned by the caller, freed with wh_result_free. */
 struct wh_result;
@@ -36,7 +38,8 @@ enum wh_type {
  * `*out` (free with wh_close) and returns 0. On failure returns a negative WEIR_E* code and
  * fills `err`: WEIR_EIO for file system errors, WEIR_EINVAL for a folder that is not a weir
  * warehouse, and a catalog whose manifests fail their checks. Leftovers of interrupted
- * writes (temporary files, unpublished parts) are removed. */
+ * writes (temporary files, unpublished parts) are removed. Never waits: when another process
+ * holds the database lock, the catalog is read (and checked) by the first statement. */
 int wh_open(const char *dir, struct wh_db **out, struct weir_err *err);
 
 /* Closes the database. NULL-safe. */
@@ -52,6 +55,14 @@ void wh_set_mem_limit(struct wh_db *db, size_t bytes);
 void wh_set_threads(struct wh_db *db, int threads);
 int wh_threads(const struct wh_db *db);
 
+/* Sets how long a statement waits for another process (or handle) to release the database
+ * lock, in milliseconds: 0 waits forever, a negative value restores the default (30 s).
+ * `SET lock_timeout = ms | '30s'` does the same from SQL. A statement that waits longer
+ * fails with WEIR_EUNAVAIL ("database is locked by another process"). wh_lock_timeout
+ * returns the current value. See docs/warehouse.md, "Concurrency". */
+void wh_set_lock_timeout(struct wh_db *db, int64_t ms);
+int64_t wh_lock_timeout(const struct wh_db *db);
+
 /* Runs one or more `;`-separated statements in `sql`. Each statement is atomic: its effect
  * is published completely or not at all. If `out` is not NULL it receives the result of the
  * last statement (free with wh_result_free); statements without rows give a result with
@@ -59,7 +70,8 @@ int wh_threads(const struct wh_db *db);
  * its negative WEIR_E* code with `err` filled (message names the construct; err->loc holds
  * "LINE:COL" of the offending SQL where known); earlier statements stay applied.
  * WEIR_EINVAL: bad or unsupported SQL, type errors; WEIR_ENOTFOUND: unknown table/column;
- * WEIR_ECONFLICT: already exists; WEIR_ETOOBIG: memory limit; WEIR_EIO: storage error. */
+ * WEIR_ECONFLICT: already exists; WEIR_ETOOBIG: memory limit; WEIR_EIO: storage error;
+ * WEIR_EUNAVAIL: the lock timeout passed while another process held the database. */
 int wh_exec(struct wh_db *db, const char *sql, struct wh_result **out, struct weir_err *err);
 
 /* Called by wh_exec_each once per statement with its result (borrowed: valid only during

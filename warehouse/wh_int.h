@@ -163,6 +163,13 @@ struct wh_db {
     struct wh_table **tables;
     size_t nschemas;
     char **schemas;
+    /* Locking between processes (wh_lock.c): DIR/LOCK, locked shared by a statement that
+     * reads and exclusively by one that writes (or by BEGIN until COMMIT/ROLLBACK). */
+    int lock_fd;             /* -1 until opened */
+    int lock_held;           /* 0, WH_LOCK_SH or WH_LOCK_EX */
+    bool loaded;             /* the catalog in memory is the one of generation `gen` */
+    uint64_t gen;            /* catalog generation (stored in DIR/LOCK) last loaded */
+    int64_t lock_timeout_ms; /* how long a statement waits for the lock; 0: forever */
 };
 
 struct wh_cte {
@@ -272,8 +279,15 @@ void wh__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 int wh__cmp_rows(const struct wh_vec *a, size_t ra, const struct wh_vec *b, size_t rb);
 uint64_t wh__hash_row(const struct wh_vec *v, size_t r, uint64_t h);
 
-/* Storage and catalog (wh_store.c). */
-int wh__catalog_load(struct wh_db *db, struct weir_err *err);
+/* Storage and catalog (wh_store.c). wh__db_init creates the folder and its marker (a new
+ * database only in an empty folder) or checks the marker. wh__catalog_load replaces the
+ * in-memory catalog by the one on disk (on failure the catalog is left empty); with
+ * `recover` it first finishes an interrupted COMMIT (TXN.json) and afterwards deletes what
+ * no manifest names (unpublished parts, temporary files, dot-named leftovers), which is
+ * only safe under the exclusive lock. wh__catalog_clear empties the in-memory catalog. */
+int wh__db_init(struct wh_db *db, struct weir_err *err);
+int wh__catalog_load(struct wh_db *db, bool recover, struct weir_err *err);
+void wh__catalog_clear(struct wh_db *db);
 struct wh_table *wh__table_find(struct wh_db *db, const char *schema, const char *name);
 bool wh__schema_exists(struct wh_db *db, const char *schema);
 void wh__schema_create(struct wh_q *q, const char *schema, bool if_not_exists, int loc);
@@ -344,6 +358,23 @@ void wh__view_create(struct wh_q *q, const char *schema, const char *name, const
                      bool replace, int loc);
 void wh__view_drop(struct wh_q *q, struct wh_view *v);
 void wh__view_free(struct wh_view *v);
+
+/* Locking between processes (wh_lock.c; design note at the top of that file).
+ * wh__lock_open opens DIR/LOCK and, when no other process holds the lock, recovers and
+ * loads the catalog at once; otherwise loading waits for the first statement. wh__lock takes
+ * the lock (exclusive when `write`), waiting at most db->lock_timeout_ms (WEIR_EUNAVAIL
+ * "database is locked by another process" after that), recovers what a writer that died
+ * left behind, and reloads the catalog if another handle changed it. A writer's generation
+ * is bumped before it changes anything. wh__unlock releases it; `ok` false (the statement
+ * failed) makes the next writer run recovery and this handle reload. wh__lock_close releases
+ * and closes the file. */
+#define WH_LOCK_TIMEOUT_MS 30000
+#define WH_LOCK_SH         1
+#define WH_LOCK_EX         2
+int wh__lock_open(struct wh_db *db, struct weir_err *err);
+int wh__lock(struct wh_db *db, bool write, struct weir_err *err);
+void wh__unlock(struct wh_db *db, bool ok);
+void wh__lock_close(struct wh_db *db);
 
 /* Expressions and queries (wh_exec.c). */
 struct wh_rel *wh__select(struct wh_q *q, json_t *select_stmt);

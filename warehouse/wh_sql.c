@@ -185,7 +185,11 @@ int wh_open(const char *dir, struct wh_db **out, struct weir_err *err)
     db->dir = xstrdup(dir);
     db->mem_limit = WH_DEFAULT_MEM;
     db->threads = wh__default_threads();
-    int rc = wh__catalog_load(db, err);
+    db->lock_fd = -1;
+    db->lock_timeout_ms = WH_LOCK_TIMEOUT_MS;
+    int rc = wh__db_init(db, err);
+    if (rc == 0)
+        rc = wh__lock_open(db, err);
     if (rc < 0) {
         wh_close(db);
         return rc;
@@ -200,19 +204,12 @@ void wh_close(struct wh_db *db)
         return;
     if (db->in_txn)
         wh__txn_rollback(db); /* an open transaction never commits implicitly */
-    for (size_t k = 0; k < db->ntables; k++)
-        wh__table_free(db->tables[k]);
-    for (size_t k = 0; k < db->nschemas; k++)
-        free(db->schemas[k]);
-    for (size_t k = 0; k < db->nviews; k++)
-        wh__view_free(db->views[k]);
+    wh__lock_close(db);
+    wh__catalog_clear(db);
     wh__pool_free(db->pool);
     wh__dict_cache_clear(db);
     wh__big_cache_clear(db);
     free(db->verified);
-    free(db->views);
-    free(db->tables);
-    free(db->schemas);
     free(db->dir);
     free(db);
 }
@@ -232,6 +229,16 @@ void wh_set_threads(struct wh_db *db, int threads)
 int wh_threads(const struct wh_db *db)
 {
     return db->threads;
+}
+
+void wh_set_lock_timeout(struct wh_db *db, int64_t ms)
+{
+    db->lock_timeout_ms = ms < 0 ? WH_LOCK_TIMEOUT_MS : ms;
+}
+
+int64_t wh_lock_timeout(const struct wh_db *db)
+{
+    return db->lock_timeout_ms;
 }
 
 struct wh_pool *wh__db_pool(struct wh_db *db)
@@ -883,19 +890,81 @@ static void alter_stmt(struct wh_q *q, json_t *b, struct wh_result *res)
     result_set(res, "ALTER TABLE", 0);
 }
 
-/* SET threads = n | TO DEFAULT, RESET threads: the only setting so far. */
+/* SET lock_timeout = ms | 'text with a unit' (PostgreSQL's setting: an integer is
+ * milliseconds, 0 waits forever). Returns the milliseconds. */
+static int64_t lock_timeout_value(struct wh_q *q, json_t *c)
+{
+    const char *text = NULL;
+    char num[64];
+    if (json_object_get(c, "ival")) {
+        json_t *iv = json_object_get(json_object_get(c, "ival"), "ival");
+        /* libpg_query drops 0 and negative integers from its JSON: look for a minus sign
+         * in the text (before any `--` comment). */
+        for (size_t k = 0; !iv && k < q->stmt_len && q->stmt_text[k] != '\n'; k++) {
+            if (q->stmt_text[k] == '-' && k + 1 < q->stmt_len && q->stmt_text[k + 1] == '-')
+                break;
+            if (q->stmt_text[k] == '-')
+                wh__fail(q, WEIR_EINVAL, -1, "lock_timeout must not be negative");
+        }
+        snprintf(num, sizeof num, "%lld", iv ? (long long)json_integer_value(iv) : 0LL);
+        text = num;
+    } else if (json_object_get(c, "fval")) {
+        text = json_string_value(json_object_get(json_object_get(c, "fval"), "fval"));
+    } else if (json_object_get(c, "sval")) {
+        text = json_string_value(json_object_get(json_object_get(c, "sval"), "sval"));
+    }
+    if (!text)
+        wh__fail(q, WEIR_EINVAL, -1, "SET lock_timeout needs milliseconds or a time such as '30s'");
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text)
+        wh__fail(q, WEIR_EINVAL, -1, "invalid value for lock_timeout: \"%s\"", text);
+    while (*end == ' ')
+        end++;
+    double scale = 0;
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "min", 60000 }, { "h", 3600000 } };
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+        if (!strcmp(end, units[k].unit))
+            scale = units[k].ms;
+    if (scale == 0)
+        wh__fail(q, WEIR_EINVAL, -1,
+                 "invalid unit in lock_timeout \"%s\" (valid units: ms, s, min, h)", text);
+    v *= scale;
+    if (!(v >= 0) || v > 2147483647.0)
+        wh__fail(q, WEIR_EINVAL, -1, "lock_timeout must be between 0 and 2147483647 ms");
+    return (int64_t)(v + 0.5);
+}
+
+/* SET threads = n | TO DEFAULT, RESET threads; SET lock_timeout likewise. */
 static void set_stmt(struct wh_q *q, json_t *b, struct wh_result *res)
 {
     const char *kind = json_string_value(json_object_get(b, "kind"));
     const char *name = json_string_value(json_object_get(b, "name"));
+    bool dflt = !strcmp(kind, "VAR_SET_DEFAULT") || !strcmp(kind, "VAR_RESET");
+    json_t *args = json_object_get(b, "args");
+    json_t *c = json_object_get(json_array_get(args, 0), "A_Const");
+    if (name && !strcmp(name, "lock_timeout")) {
+        if (dflt)
+            wh_set_lock_timeout(q->db, -1);
+        else if (!strcmp(kind, "VAR_SET_VALUE") && json_array_size(args) == 1 && c &&
+                 !json_object_get(c, "isnull"))
+            wh_set_lock_timeout(q->db, lock_timeout_value(q, c));
+        else
+            wh__fail(q, WEIR_EINVAL, -1,
+                     "SET lock_timeout needs milliseconds or a time such as '30s'");
+        result_set(res, "SET", 0);
+        return;
+    }
     if (!name || strcmp(name, "threads"))
-        wh__fail(q, WEIR_EINVAL, -1, "unknown setting '%s' (only 'threads' can be SET)",
+        wh__fail(q, WEIR_EINVAL, -1,
+                 "unknown setting '%s' (only 'threads' and 'lock_timeout' can be SET)",
                  name ? name : "");
-    if (!strcmp(kind, "VAR_SET_DEFAULT") || !strcmp(kind, "VAR_RESET")) {
+    if (dflt) {
         wh_set_threads(q->db, 0);
     } else {
-        json_t *args = json_object_get(b, "args");
-        json_t *c = json_object_get(json_array_get(args, 0), "A_Const");
         json_t *iv = json_object_get(json_object_get(c, "ival"), "ival");
         if (!strcmp(kind, "VAR_SET_VALUE") && json_array_size(args) == 1 && c &&
             json_object_get(c, "ival") && !json_object_get(c, "isnull")) {
@@ -1043,9 +1112,36 @@ static struct wh_rel *copy_out(struct wh_q *q, const struct wh_rel *r)
     return o;
 }
 
+/* The lock a statement takes outside a transaction (see wh_lock.c): none for SET and for
+ * COMMIT or ROLLBACK without a transaction, shared for one that only reads, exclusive for
+ * everything else, BEGIN included (held until COMMIT or ROLLBACK). */
+static int stmt_lock(json_t *stmt)
+{
+    const char *ty = wh__node_type(stmt);
+    json_t *b = wh__node_body(stmt);
+    if (!strcmp(ty, "VariableSetStmt"))
+        return 0;
+    if (!strcmp(ty, "TransactionStmt")) {
+        const char *kind = json_string_value(json_object_get(b, "kind"));
+        return kind && (!strcmp(kind, "TRANS_STMT_BEGIN") || !strcmp(kind, "TRANS_STMT_START"))
+                   ? WH_LOCK_EX
+                   : 0;
+    }
+    if (!strcmp(ty, "SelectStmt") ||
+        (!strcmp(ty, "CopyStmt") && !json_is_true(json_object_get(b, "is_from"))))
+        return WH_LOCK_SH;
+    return WH_LOCK_EX;
+}
+
 static int exec_one(struct wh_db *db, json_t *stmt, const char *sql, size_t off, size_t len,
                     struct wh_result **out, struct weir_err *err)
 {
+    int lk = db->in_txn ? 0 : stmt_lock(stmt);
+    if (lk) {
+        int lrc = wh__lock(db, lk == WH_LOCK_EX, err);
+        if (lrc < 0)
+            return lrc;
+    }
     struct wh_q q;
     memset(&q, 0, sizeof q);
     q.db = db;
@@ -1091,6 +1187,8 @@ static int exec_one(struct wh_db *db, json_t *stmt, const char *sql, size_t off,
         res = NULL;
     }
 out:
+    if (db->lock_held && !db->in_txn)
+        wh__unlock(db, rc == 0);
     arena_free(q.a);
     arena_free(ra);
     if (res) {
@@ -1379,14 +1477,29 @@ static int listing(struct wh_db *db, const char *name, struct wh_result **out, s
     return 0;
 }
 
+/* A listing under the shared lock (outside a transaction, which holds the lock already). */
+static int listing_locked(struct wh_db *db, const char *name, struct wh_result **out,
+                          struct weir_err *err)
+{
+    *out = NULL;
+    bool lock = !db->in_txn;
+    int rc = lock ? wh__lock(db, false, err) : 0;
+    if (rc < 0)
+        return rc;
+    rc = listing(db, name, out, err);
+    if (lock)
+        wh__unlock(db, true);
+    return rc;
+}
+
 int wh_tables(struct wh_db *db, struct wh_result **out, struct weir_err *err)
 {
-    return listing(db, NULL, out, err);
+    return listing_locked(db, NULL, out, err);
 }
 
 int wh_describe(struct wh_db *db, const char *name, struct wh_result **out, struct weir_err *err)
 {
     if (!name)
         return err_set(err, WEIR_EINVAL, "no table name given");
-    return listing(db, name, out, err);
+    return listing_locked(db, name, out, err);
 }

@@ -5,8 +5,10 @@
  * Publishing is crash-safe: part files are written and fsynced first, then the new manifest
  * is written to a temporary file, fsynced and renamed over the old one, and the folder is
  * fsynced. A crash before the rename leaves the old manifest, which does not name the new
- * part; wh_open deletes such orphans. Column files end with a CRC-32 of their contents, so a
- * corrupted file is reported, never read as data. Format details: docs/warehouse.md. */
+ * part; wh_open (and the writer after one that died, see wh_lock.c) deletes such orphans.
+ * Column files end with a CRC-32 of their contents, so a corrupted file is reported, never
+ * read as data. Everything here runs under the database lock of wh_lock.c: shared for reads,
+ * exclusive for anything that writes or deletes. Format details: docs/warehouse.md. */
 #include "warehouse/wh_int.h"
 
 #include <dirent.h>
@@ -384,11 +386,10 @@ static void clean_orphans(const char *tabdir, const struct wh_table *t)
     closedir(d);
 }
 
-int wh__catalog_load(struct wh_db *db, struct weir_err *err)
+int wh__db_init(struct wh_db *db, struct weir_err *err)
 {
     char *marker = xasprintf("%s/WEIR_WAREHOUSE", db->dir);
     int rc = 0;
-    DIR *d = NULL;
     if (mkdir(db->dir, 0755) < 0 && errno != EEXIST) {
         rc = io_fail(err, "cannot create database folder", db->dir);
         goto out;
@@ -406,16 +407,46 @@ int wh__catalog_load(struct wh_db *db, struct weir_err *err)
             if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
                 empty = false;
         closedir(e);
+        /* Another process may be creating the same new database right now: its marker
+         * comes first, so a folder holding one is a warehouse. */
+        if (!empty && access(marker, F_OK) == 0)
+            goto out;
         if (!empty) {
             rc = err_set(err, WEIR_EINVAL, "'%s' is not a weir warehouse (no WEIR_WAREHOUSE file)",
                          db->dir);
             goto out;
         }
         const char *txt = "weir warehouse format 1\n";
-        if ((rc = write_all(marker, txt, strlen(txt), err)) < 0)
-            goto out;
+        rc = write_all(marker, txt, strlen(txt), err);
     }
-    if ((rc = txn_roll_forward(db, err)) < 0)
+out:
+    free(marker);
+    return rc;
+}
+
+void wh__catalog_clear(struct wh_db *db)
+{
+    for (size_t k = 0; k < db->ntables; k++)
+        wh__table_free(db->tables[k]);
+    for (size_t k = 0; k < db->nschemas; k++)
+        free(db->schemas[k]);
+    for (size_t k = 0; k < db->nviews; k++)
+        wh__view_free(db->views[k]);
+    free(db->tables);
+    free(db->schemas);
+    free(db->views);
+    db->tables = NULL;
+    db->schemas = NULL;
+    db->views = NULL;
+    db->ntables = db->nschemas = db->nviews = 0;
+}
+
+int wh__catalog_load(struct wh_db *db, bool recover, struct weir_err *err)
+{
+    int rc = 0;
+    DIR *d = NULL;
+    wh__catalog_clear(db);
+    if (recover && (rc = txn_roll_forward(db, err)) < 0)
         goto out;
     char *pub = xasprintf("%s/public", db->dir);
     if (mkdir(pub, 0755) < 0 && errno != EEXIST)
@@ -430,7 +461,7 @@ int wh__catalog_load(struct wh_db *db, struct weir_err *err)
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') {
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            if (recover && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
                 char *p = xasprintf("%s/%s", db->dir, de->d_name);
                 rm_rf(p); /* an interrupted CREATE or DROP */
                 free(p);
@@ -449,7 +480,7 @@ int wh__catalog_load(struct wh_db *db, struct weir_err *err)
         while (sd && (te = readdir(sd))) {
             char *tdir = xasprintf("%s/%s", sdir, te->d_name);
             if (te->d_name[0] == '.') {
-                if (strcmp(te->d_name, ".") && strcmp(te->d_name, ".."))
+                if (recover && strcmp(te->d_name, ".") && strcmp(te->d_name, ".."))
                     rm_rf(tdir);
                 free(tdir);
                 continue;
@@ -485,7 +516,8 @@ int wh__catalog_load(struct wh_db *db, struct weir_err *err)
             free(t->name);
             t->schema = xstrdup(de->d_name);
             t->name = xstrdup(te->d_name);
-            clean_orphans(tdir, t);
+            if (recover)
+                clean_orphans(tdir, t);
             free(tdir);
             add_table(db, t);
         }
@@ -496,7 +528,8 @@ int wh__catalog_load(struct wh_db *db, struct weir_err *err)
 out:
     if (d)
         closedir(d);
-    free(marker);
+    if (rc < 0)
+        wh__catalog_clear(db);
     return rc;
 }
 

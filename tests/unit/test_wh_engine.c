@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -490,6 +491,113 @@ static void test_not_a_warehouse(void **state)
     assert_null(db);
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Two handles on one folder behave like two processes (flock belongs to the open file):
+ * each sees the other's commits, writes never overwrite each other, a held lock makes the
+ * other wait at most lock_timeout and then fail clearly, and wh_open never waits. The
+ * multi-process tests are in tests/helpers/wh_locktest.py. */
+static void test_locking_between_handles(void **state)
+{
+    (void)state;
+    struct weir_err err;
+    struct wh_db *h1 = open_db(), *h2 = open_db();
+    exec_ok(h1, "CREATE TABLE t (x int)");
+    assert_string_equal(rows_of(h2, "SELECT count(*) FROM t"), "0;");
+    exec_ok(h1, "INSERT INTO t VALUES (1)");
+    exec_ok(h2, "INSERT INTO t VALUES (2)"); /* on top of h1's insert, not of its old catalog */
+    assert_string_equal(rows_of(h1, "SELECT sum(x), count(*) FROM t"), "3|2;");
+    /* Merges in one handle delete parts the other's cached catalog still names. */
+    for (int k = 0; k < 12; k++)
+        exec_ok(k % 2 ? h1 : h2, "INSERT INTO t VALUES (0)");
+    exec_ok(h1, "OPTIMIZE TABLE t");
+    assert_string_equal(rows_of(h2, "SELECT sum(x), count(*) FROM t"), "3|14;");
+    /* An open transaction holds the lock: the other handle waits lock_timeout, then fails. */
+    exec_ok(h1, "BEGIN; INSERT INTO t VALUES (10)");
+    exec_ok(h2, "SET lock_timeout = 150");
+    assert_int_equal(wh_lock_timeout(h2), 150);
+    double t0 = mono_now();
+    assert_int_equal(exec_err(h2, "SELECT count(*) FROM t", &err), -WEIR_EUNAVAIL);
+    double waited = mono_now() - t0;
+    assert_non_null(strstr(err.msg, "database is locked by another process"));
+    assert_true(waited >= 0.14 && waited < 5);
+    assert_int_equal(exec_err(h2, "INSERT INTO t VALUES (100)", &err), -WEIR_EUNAVAIL);
+    struct wh_result *r = NULL;
+    assert_int_equal(wh_tables(h2, &r, &err), -WEIR_EUNAVAIL);
+    assert_null(r);
+    /* Opening does not wait; the first statement reads the catalog under its own timeout. */
+    t0 = mono_now();
+    struct wh_db *h3 = open_db();
+    assert_true(mono_now() - t0 < 1);
+    wh_set_lock_timeout(h3, 50);
+    assert_int_equal(exec_err(h3, "SELECT count(*) FROM t", &err), -WEIR_EUNAVAIL);
+    exec_ok(h1, "COMMIT");
+    assert_string_equal(rows_of(h2, "SELECT sum(x), count(*) FROM t"), "13|15;");
+    assert_string_equal(rows_of(h3, "SELECT sum(x), count(*) FROM t"), "13|15;");
+    assert_int_equal(wh_tables(h3, &r, &err), 0);
+    wh_result_free(r);
+    /* A failed statement, inside a transaction or not, releases the lock. */
+    assert_int_equal(exec_err(h1, "INSERT INTO nope VALUES (1)", &err), -WEIR_ENOTFOUND);
+    exec_ok(h1, "BEGIN; INSERT INTO t VALUES (1000)");
+    assert_int_equal(exec_err(h1, "SELECT 1 / 0", &err), -WEIR_EINVAL);
+    exec_ok(h2, "INSERT INTO t VALUES (20)");
+    /* wh_close of a handle in a transaction rolls back and releases. */
+    exec_ok(h3, "BEGIN; INSERT INTO t VALUES (5000)");
+    wh_close(h3);
+    assert_string_equal(rows_of(h2, "SELECT sum(x), count(*) FROM t"), "33|16;");
+    assert_string_equal(rows_of(h1, "SELECT sum(x), count(*) FROM t"), "33|16;");
+    /* DDL from one handle is seen by the other. */
+    exec_ok(h2, "ALTER TABLE t RENAME TO u; CREATE VIEW v AS SELECT x * 2 AS y FROM u");
+    assert_string_equal(rows_of(h1, "SELECT sum(y) FROM v"), "66;");
+    assert_int_equal(exec_err(h1, "SELECT * FROM t", &err), -WEIR_ENOTFOUND);
+    /* A COMMIT whose writer died after TXN.json was written: the next reader finishes it
+     * first (simulated, as in test_transactions, with the manifest of an earlier state). */
+    char path[512], *m1 = NULL;
+    snprintf(path, sizeof path, "%s/public/u/manifest.json", dbdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t cap = 0;
+    assert_true(getline(&m1, &cap, f) > 0);
+    fclose(f);
+    exec_ok(h2, "INSERT INTO u VALUES (7)");
+    json_t *rec =
+        json_pack("{s:[{s:s,s:s,s:s}]}", "tables", "schema", "public", "name", "u", "manifest", m1);
+    snprintf(path, sizeof path, "%s/TXN.json", dbdir);
+    assert_int_equal(json_dump_file(rec, path, 0), 0);
+    json_decref(rec);
+    free(m1);
+    assert_string_equal(rows_of(h1, "SELECT sum(x) FROM u"), "33;");
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_string_equal(rows_of(h2, "SELECT sum(x) FROM u"), "33;");
+    exec_ok(h1, "DROP VIEW v; DROP TABLE u");
+    assert_int_equal(exec_err(h2, "SELECT * FROM u", &err), -WEIR_ENOTFOUND);
+    /* SET lock_timeout: milliseconds or a time with a unit; 0 waits forever. */
+    exec_ok(h2, "SET lock_timeout = '2s'");
+    assert_int_equal(wh_lock_timeout(h2), 2000);
+    exec_ok(h2, "SET lock_timeout TO '1.5min'");
+    assert_int_equal(wh_lock_timeout(h2), 90000);
+    exec_ok(h2, "SET lock_timeout = 0 -- wait forever");
+    assert_int_equal(wh_lock_timeout(h2), 0);
+    exec_ok(h2, "RESET lock_timeout");
+    assert_int_equal(wh_lock_timeout(h2), 30000);
+    exec_ok(h2, "SET lock_timeout = 250");
+    exec_ok(h2, "SET lock_timeout TO DEFAULT");
+    assert_int_equal(wh_lock_timeout(h2), 30000);
+    assert_int_equal(exec_err(h2, "SET lock_timeout = -5", &err), -WEIR_EINVAL);
+    assert_int_equal(exec_err(h2, "SET lock_timeout = '3 parsecs'", &err), -WEIR_EINVAL);
+    assert_int_equal(exec_err(h2, "SET lock_timeout = 'soon'", &err), -WEIR_EINVAL);
+    assert_int_equal(wh_lock_timeout(h2), 30000);
+    wh_set_lock_timeout(h2, -1);
+    assert_int_equal(wh_lock_timeout(h2), 30000);
+    wh_close(h1);
+    wh_close(h2);
+}
+
 /* Threads: the API and SET agree; results on 1 and 4 threads are identical; a partitioned,
  * sorted table keeps its layout across reopen and merges. */
 static void test_threads_and_layout(void **state)
@@ -557,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_warehouse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_and_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locking_between_handles, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

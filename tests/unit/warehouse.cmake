@@ -32,5 +32,12 @@ if(TARGET weir_warehouse)
         --driver $<TARGET_FILE:wh_driver> --workdir ${CMAKE_CURRENT_BINARY_DIR}/wh_crash)
     set_tests_properties(unit.warehouse_crash PROPERTIES LABELS unit TIMEOUT 120
       ENVIRONMENT "${WEIR_TEST_ENV}")
+    # several processes on one folder: concurrent inserts, merges and reads; a held lock
+    # times out clearly; kill -9 of the holder releases it.
+    add_test(NAME unit.warehouse_lock
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/helpers/wh_locktest.py
+        --driver $<TARGET_FILE:wh_driver> --workdir ${CMAKE_CURRENT_BINARY_DIR}/wh_lock)
+    set_tests_properties(unit.warehouse_lock PROPERTIES LABELS unit TIMEOUT 120
+      ENVIRONMENT "${WEIR_TEST_ENV}")
   endif()
 endif()
