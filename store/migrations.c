@@ -140,6 +140,10 @@
     " expires_at BIGINT);\n"                                                                  \
     "CREATE INDEX sessions_username ON sessions (username);\n"
 
+/* Version 3: the active task instances of one DAG (max_active_tasks is checked before every
+ * launch) are found through an index instead of every task instance the DAG ever had. */
+#define V3 "CREATE INDEX task_instance_dag_state ON task_instance (dag_id, state);\n"
+
 struct migration {
     const char *sqlite;
     const char *pg;
@@ -148,6 +152,7 @@ struct migration {
 static const struct migration migrations[] = {
     { V1(SQLITE_ID), V1(PG_ID) },
     { V2, V2 },
+    { V3, V3 },
 };
 
 int store__migration_count(void)
