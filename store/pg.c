@@ -10,9 +10,11 @@
 #define LOG_MODULE "store"
 #include "store/store_int.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,62 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+
+/* libpq is loaded when the first PostgreSQL store is opened, not linked: it brings some
+ * twenty libraries (TLS, Kerberos, LDAP, SASL) that a SQLite installation never uses, and
+ * every process that links them pays for their mappings on each fork (the local executor
+ * forks one process per try). The header still gives the types and prototypes. */
+#define PQ_FUNCS(X)                                                                           \
+    X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams) X(PQconninfoFree)          \
+    X(PQconninfoParse) X(PQerrorMessage) X(PQexec) X(PQexecParams) X(PQfinish) X(PQfreemem)  \
+    X(PQgetisnull) X(PQgetvalue) X(PQntuples) X(PQreset) X(PQresultErrorField)               \
+    X(PQresultStatus) X(PQsetNoticeProcessor) X(PQstatus)
+#define PQ_DECLARE(f) static __typeof__(f) *pq_##f;
+PQ_FUNCS(PQ_DECLARE)
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_error[256];
+
+static void pq_load_once(void)
+{
+    void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(pq_error, sizeof pq_error, "cannot load libpq (install libpq5): %s", dlerror());
+        return;
+    }
+#define PQ_RESOLVE(f)                                                                         \
+    if (!pq_error[0] && !(*(void **)&pq_##f = dlsym(h, #f)))                                  \
+        snprintf(pq_error, sizeof pq_error, "libpq.so.5 has no %s", #f);
+    PQ_FUNCS(PQ_RESOLVE)
+#undef PQ_RESOLVE
+}
+
+static int pq_load(struct weir_err *err)
+{
+    pthread_once(&pq_once, pq_load_once);
+    return pq_error[0] ? err_set(err, WEIR_EUNAVAIL, "%s", pq_error) : 0;
+}
+
+/* From here on every PQ* call goes through the loaded table. */
+#define PQ_REDIRECT(f) pq_##f
+#define PQclear PQ_REDIRECT(PQclear)
+#define PQcmdStatus PQ_REDIRECT(PQcmdStatus)
+#define PQcmdTuples PQ_REDIRECT(PQcmdTuples)
+#define PQconnectdbParams PQ_REDIRECT(PQconnectdbParams)
+#define PQconninfoFree PQ_REDIRECT(PQconninfoFree)
+#define PQconninfoParse PQ_REDIRECT(PQconninfoParse)
+#define PQerrorMessage PQ_REDIRECT(PQerrorMessage)
+#define PQexec PQ_REDIRECT(PQexec)
+#define PQexecParams PQ_REDIRECT(PQexecParams)
+#define PQfinish PQ_REDIRECT(PQfinish)
+#define PQfreemem PQ_REDIRECT(PQfreemem)
+#define PQgetisnull PQ_REDIRECT(PQgetisnull)
+#define PQgetvalue PQ_REDIRECT(PQgetvalue)
+#define PQntuples PQ_REDIRECT(PQntuples)
+#define PQreset PQ_REDIRECT(PQreset)
+#define PQresultErrorField PQ_REDIRECT(PQresultErrorField)
+#define PQresultStatus PQ_REDIRECT(PQresultStatus)
+#define PQsetNoticeProcessor PQ_REDIRECT(PQsetNoticeProcessor)
+#define PQstatus PQ_REDIRECT(PQstatus)
 
 /* Arbitrary but fixed: every weir process serialises migrations on this advisory lock. */
 #define PG_MIGRATE_LOCK_KEY "7320846571208417"
@@ -315,6 +373,9 @@ static void pg_close(struct store *st)
 
 static int pg_open(struct store *st, const char *url, struct weir_err *err)
 {
+    int lrc = pq_load(err);
+    if (lrc < 0)
+        return lrc;
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &perr);
     if (!opts) {

@@ -3,7 +3,7 @@
 # creates it under the build dir and writes its URL to ${WEIR_PG_DIR}/url; any test that
 # needs PostgreSQL sets FIXTURES_REQUIRED pg and reads WEIR_TEST_PG_URL_FILE.
 weir_unit_test(store unit/test_store.c weir_store)
-target_link_libraries(test_store PRIVATE Threads::Threads)
+target_link_libraries(test_store PRIVATE Threads::Threads PkgConfig::LIBPQ)
 
 set(WEIR_PG_DIR ${CMAKE_BINARY_DIR}/pg-fixture)
 set(WEIR_PG_SH ${CMAKE_CURRENT_LIST_DIR}/../helpers/pg.sh)
