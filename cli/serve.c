@@ -101,14 +101,13 @@ static void web_wake(void *ud)
         sched_wake(rt->s);
 }
 
-static int ex_launch(void *ud, const char *dag_id, const char *run_id, const char *task_id,
-                     int try_number, int64_t version, int64_t timeout_us, const char *pool,
-                     struct weir_err *err)
+static int ex_launch(void *ud, const struct sched_launch *l, struct weir_err *err)
 {
     struct runtime *rt = ud;
-    struct exec_task t = {.dag_id = dag_id, .run_id = run_id, .task_id = task_id,
-                          .try_number = try_number, .timeout_us = timeout_us, .pool = pool,
-                          .version = version};
+    struct exec_task t = {.dag_id = l->dag_id, .run_id = l->run_id, .task_id = l->task_id,
+                          .try_number = l->try_number, .timeout_us = l->timeout_us,
+                          .pool = l->pool, .version = l->version, .max_tries = l->max_tries,
+                          .run = l->run};
     return exec_launch(rt->ex, &t, err);
 }
 
@@ -197,7 +196,8 @@ static int runtime_start(struct runtime *rt, struct cli_env *e, const struct sch
     }
     rt->parallelism = par;
     struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par,
-                                 .fork_server = cfg_bool(e->cfg, "executor", "fork_server")};
+                                 .fork_server = cfg_bool(e->cfg, "executor", "fork_server"),
+                                 .store = e->st};
     rt->ex = exec_local_new(&rt->loop, &lo, on_exec_done, rt, err);
     if (!rt->ex)
         return -(err && err->code ? err->code : WEIR_EINTERNAL);

@@ -139,10 +139,11 @@ static int tasks_logs(struct cli_env *e, const char *dag, const char *run, const
     return CLI_OK;
 }
 
-/* `weir tasks fork-server` (internal, started by the local executor): loads every plugin
- * once, then forks tries on request (executor/forksrv.c). No store connection of its own:
- * each forked try opens one. */
-static int fork_server(void)
+/* `weir tasks fork-server [CTL]` (internal, started by the local executor): loads every
+ * plugin once, then forks tries on request (executor/forksrv.c). No store connection of
+ * its own: each forked try records its claim and end through the executor's control
+ * socket CTL (executor/ctl.c), or opens a connection when there is none. */
+static int fork_server(const char *ctl)
 {
     struct cli_env e;
     int code = cli_env_open(&e, CLI_NEED_PLUGINS);
@@ -150,7 +151,8 @@ static int fork_server(void)
         json_decref(exec_plugins_to_json(e.plugins)); /* loads them all before forking */
         code = exec_forkserver_main(e.plugins, cfg_str(e.cfg, "store", "url"),
                                     cfg_int(e.cfg, "scheduler", "heartbeat_interval") *
-                                        TS_US_PER_SEC);
+                                        TS_US_PER_SEC,
+                                    ctl);
     }
     cli_env_close(&e);
     return code;
@@ -194,7 +196,7 @@ int cli_tasks_main(int argc, char **argv)
         try_number = (int)v;
     }
     if (strcmp(sub, "fork-server") == 0)
-        return fork_server();
+        return fork_server(pos[0]);
     int need_pos;
     unsigned need = CLI_NEED_STORE;
     if (strcmp(sub, "list") == 0) {

@@ -25,6 +25,7 @@ struct weir_err;
 struct weir_operator;
 struct weir_plugin;
 struct store;
+struct store_run;
 
 /* ---- plugin registry ------------------------------------------------------------- */
 
@@ -85,6 +86,14 @@ struct exec_task_opts {
      * (the fork server parses each version once; its children inherit it). */
     json_t *doc;
     int64_t doc_version;
+    /* Optional: the local executor's control channel (executor/ctl.c). With it, `st` may
+     * be NULL: the executor records the claim and the end on its own connection, and the
+     * runner opens one (from store_url) only when the try needs it or the channel fails. */
+    const char *ctl;
+    /* Optional hints from the executor, sparing the try a read: the run as JSON
+     * (exec__run_to_json) and the task instance's max_tries (0: unknown). */
+    const char *run_json;
+    int max_tries;
 };
 
 /* Exit codes of `weir tasks run` (what exec_task_run returns when the try ran). The store
@@ -130,7 +139,8 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
  * connection to `store_url` and runs exec_task_run), and reports STARTED/EXITED lines on
  * stdout. Returns when stdin closes, leaving running children alone. Single-threaded:
  * call it in a process that has started no threads. */
-int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us);
+int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
+                         const char *ctl);
 
 /* ---- executors --------------------------------------------------------------------- */
 
@@ -141,6 +151,8 @@ struct exec_task {
     int64_t timeout_us; /* 0: none */
     const char *pool;
     int64_t version;    /* the DAG version the run pinned, 0 if unknown (a hint) */
+    int max_tries;      /* the task instance's, 0 if unknown (a hint) */
+    const struct store_run *run; /* the run, NULL if unknown (a hint: the try reads it) */
 };
 
 /* Why a try's process ended, reported on the loop thread. */
@@ -163,6 +175,12 @@ struct exec_local_opts {
      * exec_forkserver_main) instead of exec'ing `tasks run` for each: same isolation,
      * a fraction of the cost. Falls back to exec if the server cannot start or dies. */
     bool fork_server;
+    /* Optional: a store connection of the loop thread (the scheduler's). With it, tries
+     * forked by the fork server ask the executor to record their claim and their end on
+     * it (one round trip each on a local socket) instead of each opening a connection of
+     * its own; a try whose executor is gone records them itself. Borrowed: it must outlive
+     * the executor. */
+    struct store *store;
 };
 
 /* Creates a local executor on `loop` (the caller runs the loop). `done` is called on the
@@ -174,11 +192,15 @@ struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts,
  * detached in its own session (process group = its pid) with the scheduler's environment,
  * stdin from nothing and stdout/stderr to the scheduler's stderr. A positive timeout_us
  * sends SIGTERM to the whole group when it passes, then SIGKILL after kill_grace (the
- * event then has timed_out set). Returns 0 (done will be called later), -WEIR_EUNAVAIL
- * when no slot is free, or another negative WEIR_E* code (done will NOT be called).
+ * event then has timed_out set; the timeout counts from the start, not from the launch of
+ * a try that waited for a slot). Returns 0 (done will be called later), -WEIR_EUNAVAIL
+ * when neither a slot nor room among the waiting tries is free (exec_slots_free), or
+ * another negative WEIR_E* code (done will NOT be called).
  * Loop thread only; `t` is copied. */
 int exec_launch(struct exec *ex, const struct exec_task *t, struct weir_err *err);
-/* How many more tries may start now. */
+/* How many more tries may be launched now: free slots, plus room among the tries waiting
+ * for one (the local executor accepts up to `parallelism` of them; each starts the moment
+ * a slot frees, without a round trip through the scheduler). */
 int exec_slots_free(const struct exec *ex);
 /* How many tries are running. */
 int exec_running(const struct exec *ex);

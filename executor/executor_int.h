@@ -69,4 +69,39 @@ int exec__doc_task(const char *text, size_t len, const char *task_id, json_t **t
  * "extra"} (missing parts absent). Returns a new reference, or NULL with `err` filled. */
 json_t *exec__conn_parse(const char *conn_id, const char *text, struct weir_err *err);
 
+/* ---- recording a try (ctl.c) ------------------------------------------------------------ */
+
+struct store;
+struct store_run;
+struct store_ti_update;
+
+/* The claim: queued|scheduled at try N-1 -> running at try N for process `pid` of this host,
+ * with the task instance's XComs cleared, in one transaction. *max_tries gets the stored
+ * max_tries when there is one. A task instance already running at try N for this pid and
+ * host counts as claimed (the executor claimed it and its answer was lost).
+ * -WEIR_ECONFLICT when it is in another state or try. */
+int exec__claim_store(struct store *st, const char *dag_id, const char *run_id,
+                      const char *task_id, int try_number, int pid, int *max_tries,
+                      struct weir_err *err);
+/* The end: the try's remaining log lines and the CAS running at try N -> u->to, in one
+ * transaction. Returns 0 also when exactly this end is already stored; -WEIR_ECONFLICT /
+ * -WEIR_ENOTFOUND when the task instance left running (the lines are still stored). */
+int exec__finish_store(struct store *st, const char *dag_id, const char *run_id,
+                       const char *task_id, int try_number, const struct store_ti_update *u,
+                       const char *const *lines, const int64_t *ts, size_t n,
+                       struct weir_err *err);
+json_t *exec__run_to_json(const struct store_run *r);
+int exec__run_from_json(json_t *j, struct store_run *out, struct weir_err *err);
+
+/* The control channel between forked tries and the local executor (abstract Unix socket
+ * `name`, JSON messages framed by a 4-byte length). Listen: a non-blocking listening fd or
+ * a negative WEIR_E*. Connect: a blocking fd or -1. Frame: the framed bytes of `msg`
+ * (free them). Call: sends `req`, waits for the answer; NULL when the channel failed. */
+int exec__ctl_listen(const char *name, struct weir_err *err);
+int exec__ctl_connect(const char *name);
+char *exec__ctl_frame(json_t *msg, size_t *len);
+json_t *exec__ctl_call(int fd, json_t *req);
+/* The control socket name of a local executor, NULL when it has none (for tests). */
+const char *exec__local_ctl_name(const struct exec *ex);
+
 #endif

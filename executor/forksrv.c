@@ -8,7 +8,8 @@
  *
  * Protocol, one line each way, fields separated by tabs (ids never hold tabs or newlines:
  * the executor checks):
- *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version>
+ *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version> [<max_tries>
+ *                        <run as compact JSON>]   (the last two: hints for the try)
  * The server keeps the parsed DAG doc of each version it was asked about (read once, with a
  * connection it closes before forking): children inherit it and skip
  * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
@@ -65,7 +66,7 @@ static void reply(const char *what, long a, long b, long c)
 
 /* In the child: become a session, drop the server's plumbing, run the try. Never returns. */
 static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
-                      char **f, json_t *doc, int64_t version)
+                      const char *ctl, char **f, json_t *doc, int64_t version)
 {
     setsid();
     signal(SIGCHLD, SIG_DFL);
@@ -84,15 +85,19 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
     char *end;
     long try_number = strtol(f[5], &end, 10);
     struct weir_err err = {0};
-    struct store *st = store_open(store_url, &err);
+    struct store *st = NULL;
     int code;
-    if (!st) {
+    /* With the executor's control channel the try needs no connection of its own unless
+     * the channel fails (then the runner opens one). */
+    if (!ctl && !(st = store_open(store_url, &err))) {
         LOG_ERROR("try cannot open the store dag=%s run=%s task=%s: %s", f[2], f[3], f[4], err.msg);
         _exit(5);
     }
     struct exec_task_opts o = {.dag_id = f[2], .run_id = f[3], .task_id = f[4],
                                .try_number = (int)try_number, .heartbeat_us = hb_us,
-                               .store_url = store_url, .doc = doc, .doc_version = version};
+                               .store_url = store_url, .doc = doc, .doc_version = version,
+                               .ctl = ctl, .max_tries = f[7] ? (int)strtol(f[7], NULL, 10) : 0,
+                               .run_json = f[8] && *f[8] ? f[8] : NULL};
     int rc = exec_task_run(st, reg, &o, &err);
     if (rc < 0) {
         LOG_ERROR("try did not start dag=%s run=%s task=%s try=%ld: %s", f[2], f[3], f[4],
@@ -128,14 +133,30 @@ static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, 
     free(text);
     if (!doc)
         return NULL;
+    /* Tasks keyed by id, so each child finds its own in O(1) (the runner accepts both). */
+    json_t *tasks = json_object_get(doc, "tasks");
+    if (json_is_array(tasks)) {
+        json_t *by_id = json_object();
+        size_t i;
+        json_t *t;
+        json_array_foreach(tasks, i, t) {
+            const char *id = json_string_value(json_object_get(t, "task_id"));
+            if (id)
+                json_object_set(by_id, id, t);
+        }
+        json_object_set_new(doc, "tasks", by_id);
+    }
     if (json_object_size(docs) >= 64)
         json_object_clear(docs);
     json_object_set_new(docs, key, doc);
     return doc;
 }
 
-int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us)
+int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
+                         const char *ctl)
 {
+    if (ctl && !*ctl)
+        ctl = NULL;
     json_t *docs = json_object();
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return 1;
@@ -190,23 +211,28 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
         char *nl;
         while ((nl = memchr(buf, '\n', used)) != NULL) {
             *nl = '\0';
-            char *f[7] = {0};
+            char *f[9] = {0};
             int nf = 0;
-            for (char *p = buf, *tab; nf < 7; p = tab + 1) {
+            for (char *p = buf, *tab; nf < 9; p = tab + 1) {
                 f[nf++] = p;
                 tab = strchr(p, '\t');
                 if (!tab)
                     break;
                 *tab = '\0';
             }
-            if (nf == 7 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
+            if (nf >= 7 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
                 long id = strtol(f[1], NULL, 10);
                 int64_t version = strtoll(f[6], NULL, 10);
                 json_t *doc = version > 0 ? doc_get(store_url, docs, f[2], version) : NULL;
+                /* Plugins load on first use, here, so every child inherits them loaded. */
+                const char *ref = json_string_value(json_object_get(
+                    json_object_get(json_object_get(doc, "tasks"), f[4]), "run"));
+                if (ref)
+                    exec_plugins_find(reg, ref, NULL);
                 fflush(NULL);
                 pid_t pid = fork();
                 if (pid == 0)
-                    run_child(reg, store_url, hb_us, f, doc, version);
+                    run_child(reg, store_url, hb_us, ctl, f, doc, version);
                 if (pid < 0) {
                     reply("FAILED", id, errno, 0);
                 } else {

@@ -20,12 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/ts.h"
 #include "executor/executor_int.h"
+#include "store/store.h"
 
 #define DEFAULT_KILL_GRACE_US (5 * INT64_C(1000000))
 
@@ -46,6 +49,10 @@ struct local_proc {
     bool term_sent;
     bool via_fs; /* forked by the fork server: no uv_process_t, pid from STARTED */
     int64_t version;
+    int64_t timeout_us;
+    int max_tries;
+    char *run_json;           /* the run for the fork server's child, or NULL */
+    struct local_proc *qnext; /* in the queue of accepted tries waiting for a slot */
     long id;     /* fork server request id */
 };
 
@@ -59,6 +66,10 @@ struct local {
     void *ud;
     struct local_proc *head; /* every proc whose handles are not closed yet */
     int running;             /* tries launched and not exited */
+    /* Tries accepted while every slot was taken (at most `parallelism` of them): each
+     * starts the moment a slot frees, without waiting for a scheduler pass. */
+    struct local_proc *q_head, *q_tail;
+    int queued;
     int handles;             /* procs not yet freed */
     bool closing;
     /* the fork server */
@@ -69,11 +80,28 @@ struct local {
     long fs_next_id;
     char fs_buf[4096];
     size_t fs_used;
+    /* the control socket of forked tries (ctl.c) */
+    struct store *st;         /* borrowed: the loop thread's connection */
+    uv_pipe_t ctl_srv;
+    bool ctl_on;
+    char ctl_name[80];
+    int ctl_handles;          /* server + connections not yet closed */
+    struct ctl_conn *conns;
+};
+
+/* One connected try. */
+struct ctl_conn {
+    uv_pipe_t pipe;
+    struct local *ex;
+    struct ctl_conn *prev, *next;
+    char *buf;
+    size_t used, cap;
+    bool closing;
 };
 
 static void local_maybe_free(struct local *ex)
 {
-    if (ex->closing && ex->handles == 0 && ex->fs_handles == 0) {
+    if (ex->closing && ex->handles == 0 && ex->fs_handles == 0 && ex->ctl_handles == 0) {
         free(ex->weir_exe);
         free(ex);
     }
@@ -96,6 +124,7 @@ static void proc_free(struct local_proc *p)
     free(p->dag_id);
     free(p->run_id);
     free(p->task_id);
+    free(p->run_json);
     free(p);
     ex->handles--;
     local_maybe_free(ex);
@@ -196,11 +225,14 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
+static void start_queued(struct local *ex);
+
 static void proc_exited(struct local_proc *p, int64_t exit_status, int term_signal)
 {
     struct local *ex = p->ex;
     p->exited = true;
     ex->running--;
+    start_queued(ex);
     if (p->has_timer)
         uv_timer_stop(&p->timer);
     /* The leader is gone; members that ignored SIGTERM would outlive the timeout. The pgid
@@ -266,6 +298,7 @@ static void fs_shutdown(struct local *ex)
             proc_close(p);
         }
     }
+    start_queued(ex);
 }
 
 static void fs_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
@@ -347,16 +380,27 @@ static int fs_start(struct local *ex)
     uv_pipe_init(ex->loop, &ex->fs_in, 0);
     uv_pipe_init(ex->loop, &ex->fs_out, 0);
     ex->fs_in.data = ex->fs_out.data = ex->fs_proc.data = ex;
-    char *args[] = {ex->weir_exe, "tasks", "fork-server", NULL};
+    /* weir-fork-server beside the weir binary is the lean one (forksrv/main.c); the weir
+     * binary itself serves as well. */
+    char *lean = xasprintf("%s", ex->weir_exe);
+    char *slash = strrchr(lean, '/');
+    char *path = slash ? xasprintf("%.*s/weir-fork-server", (int)(slash - lean), lean)
+                       : xstrdup("weir-fork-server");
+    free(lean);
+    char *ctl = ex->ctl_on ? ex->ctl_name : NULL;
+    char *args_lean[] = {path, ctl, NULL};
+    char *args_weir[] = {ex->weir_exe, "tasks", "fork-server", ctl, NULL};
+    char **args = access(path, X_OK) == 0 ? args_lean : args_weir;
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&ex->fs_in},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&ex->fs_out},
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
-    uv_process_options_t po = {.exit_cb = fs_on_exit, .file = ex->weir_exe, .args = args,
+    uv_process_options_t po = {.exit_cb = fs_on_exit, .file = args[0], .args = args,
                                .stdio_count = 3, .stdio = stdio};
     ex->fs_handles = 3;
     int rc = uv_spawn(ex->loop, &ex->fs_proc, &po);
+    free(path);
     if (rc < 0) {
         LOG_WARN("cannot start the fork server: %s (tries start with exec)", uv_strerror(rc));
         uv_close((uv_handle_t *)&ex->fs_proc, fs_handle_closed);
@@ -387,8 +431,10 @@ static int fs_request(struct local *ex, struct local_proc *p)
     for (const char *s2 = p->task_id; *s2; s2++)
         if (*s2 == '\t' || *s2 == '\n')
             return -1;
-    char *text = xasprintf("RUN\t%ld\t%s\t%s\t%s\t%d\t%lld\n", p->id, p->dag_id, p->run_id,
-                           p->task_id, p->try_number, (long long)p->version);
+    /* compact JSON never holds a raw tab or newline */
+    char *text = xasprintf("RUN\t%ld\t%s\t%s\t%s\t%d\t%lld\t%d\t%s\n", p->id, p->dag_id,
+                           p->run_id, p->task_id, p->try_number, (long long)p->version,
+                           p->max_tries, p->run_json ? p->run_json : "");
     size_t len = strlen(text);
     uv_write_t *req = xmalloc(sizeof *req + len);
     char *copy = (char *)(req + 1);
@@ -401,12 +447,291 @@ static int fs_request(struct local *ex, struct local_proc *p)
     return rc;
 }
 
+/* ---- the control socket: claims and ends recorded for forked tries (ctl.c) ------------ */
+
+static void ctl_conn_closed(uv_handle_t *h)
+{
+    struct ctl_conn *c = h->data;
+    struct local *ex = c->ex;
+    free(c->buf);
+    free(c);
+    ex->ctl_handles--;
+    local_maybe_free(ex);
+}
+
+static void ctl_conn_close(struct ctl_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->ex->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->pipe, ctl_conn_closed);
+}
+
+static json_t *ctl_fail(int rc, const struct weir_err *e)
+{
+    const char *code = rc == -WEIR_ECONFLICT ? "conflict" : rc == -WEIR_ENOTFOUND ? "notfound"
+                                                                                : "error";
+    return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "msg", e->msg);
+}
+
+static json_t *ctl_claim(struct local *ex, json_t *m, const char *dag, const char *run,
+                         const char *task, int try_number)
+{
+    json_t *jpid = json_object_get(m, "pid");
+    struct weir_err e = {0};
+    if (!json_is_integer(jpid))
+        return ctl_fail(-WEIR_EINVAL, &e);
+    int max_tries = 0;
+    int rc = exec__claim_store(ex->st, dag, run, task, try_number, (int)json_integer_value(jpid),
+                               &max_tries, &e);
+    if (rc < 0)
+        return ctl_fail(rc, &e);
+    if (!json_is_true(json_object_get(m, "want_run")))
+        return json_pack("{s:b}", "ok", 1); /* the try has the run from its launch */
+    struct store_run r = {0};
+    rc = store_run_get(ex->st, dag, run, &r, &e);
+    json_t *ans = rc < 0 ? ctl_fail(rc, &e)
+                         : json_pack("{s:b, s:i, s:o}", "ok", 1, "max_tries", max_tries, "run",
+                                     exec__run_to_json(&r));
+    store_run_release(&r);
+    return ans;
+}
+
+static json_t *ctl_finish(struct local *ex, json_t *m, const char *dag, const char *run,
+                          const char *task, int try_number, int *exit_code)
+{
+    struct weir_err e = {0};
+    enum store_ti_state to;
+    const char *state = json_string_value(json_object_get(m, "state"));
+    json_t *jend = json_object_get(m, "end_date"), *jnext = json_object_get(m, "next_retry_at");
+    json_t *jl = json_object_get(m, "lines");
+    if (!state || store_ti_state_parse(state, &to) < 0 ||
+        (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED) ||
+        !json_is_integer(jend) || !json_is_integer(jnext) || !json_is_array(jl))
+        return ctl_fail(-WEIR_EINVAL, &e);
+    struct store_ti_update u = {.to = to, .set_end_date = true,
+                                .end_date = (int64_t)json_integer_value(jend)};
+    if ((int64_t)json_integer_value(jnext) != TS_NONE) {
+        u.set_next_retry_at = true;
+        u.next_retry_at = (int64_t)json_integer_value(jnext);
+    }
+    size_t n = json_array_size(jl);
+    const char **lines = xcalloc(n ? n : 1, sizeof *lines);
+    int64_t *ts = xcalloc(n ? n : 1, sizeof *ts);
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(jl, i);
+        lines[i] = json_string_value(json_array_get(l, 1));
+        ts[i] = (int64_t)json_integer_value(json_array_get(l, 0));
+        if (!lines[i]) {
+            free(lines);
+            free(ts);
+            return ctl_fail(-WEIR_EINVAL, &e);
+        }
+    }
+    int rc = exec__finish_store(ex->st, dag, run, task, try_number, &u, lines, ts, n, &e);
+    free(lines);
+    free(ts);
+    if (rc == 0)
+        *exit_code = to == TI_SUCCESS ? EXEC_EXIT_SUCCESS
+                     : to == TI_SKIPPED ? EXEC_EXIT_SKIPPED
+                                        : EXEC_EXIT_FAILED;
+    else if (rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND)
+        *exit_code = EXEC_EXIT_LOST;
+    return rc < 0 ? ctl_fail(rc, &e) : json_pack("{s:b}", "ok", 1);
+}
+
+static void ctl_write_done(uv_write_t *req, int status)
+{
+    (void)status; /* a try that went away falls back to its own connection */
+    free(req);
+}
+
+static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
+{
+    json_t *m = json_loadb(text, len, 0, NULL);
+    const char *op = json_string_value(json_object_get(m, "op"));
+    const char *dag = json_string_value(json_object_get(m, "dag_id"));
+    const char *run = json_string_value(json_object_get(m, "run_id"));
+    const char *task = json_string_value(json_object_get(m, "task_id"));
+    json_t *jtry = json_object_get(m, "try_number");
+    struct weir_err e = {0};
+    json_t *ans;
+    int ended = -1;
+    if (!op || !dag || !run || !task || !json_is_integer(jtry) || json_integer_value(jtry) < 1) {
+        err_set(&e, WEIR_EINVAL, "malformed request");
+        ans = ctl_fail(-WEIR_EINVAL, &e);
+    } else if (strcmp(op, "claim") == 0) {
+        ans = ctl_claim(c->ex, m, dag, run, task, (int)json_integer_value(jtry));
+    } else if (strcmp(op, "finish") == 0) {
+        ans = ctl_finish(c->ex, m, dag, run, task, (int)json_integer_value(jtry), &ended);
+    } else {
+        err_set(&e, WEIR_EINVAL, "unknown request '%s'", op);
+        ans = ctl_fail(-WEIR_EINVAL, &e);
+    }
+    size_t flen;
+    char *frame = exec__ctl_frame(ans, &flen);
+    json_decref(ans);
+    if (frame) {
+        uv_write_t *req = xmalloc(sizeof *req + flen);
+        memcpy(req + 1, frame, flen);
+        free(frame);
+        uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)flen);
+        if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, ctl_write_done) < 0) {
+            free(req);
+            ctl_conn_close(c);
+        }
+    } else {
+        ctl_conn_close(c);
+    }
+    /* The try's end is recorded: it no longer holds a slot. Its process is only exiting
+     * (its exit report is then ignored), so the next try can start meanwhile. */
+    struct local *ex = c->ex;
+    if (ended >= 0) {
+        int tn = (int)json_integer_value(jtry);
+        for (struct local_proc *p = ex->head; p; p = p->next) {
+            if (p->via_fs && !p->exited && p->try_number == tn && strcmp(p->task_id, task) == 0 &&
+                strcmp(p->run_id, run) == 0 && strcmp(p->dag_id, dag) == 0) {
+                proc_exited(p, ended, 0);
+                break;
+            }
+        }
+    }
+    json_decref(m);
+}
+
+#define CTL_MAX_MSG (64u * 1024 * 1024)
+
+static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct ctl_conn *c = h->data;
+    if (c->cap - c->used < suggested) {
+        c->cap = c->used + suggested;
+        c->buf = xrealloc(c->buf, c->cap);
+    }
+    buf->base = c->buf + c->used;
+    buf->len = c->cap - c->used;
+}
+
+static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct ctl_conn *c = s->data;
+    if (n < 0) {
+        ctl_conn_close(c);
+        return;
+    }
+    c->used += (size_t)n;
+    size_t off = 0;
+    while (c->used - off >= 4) {
+        uint32_t len;
+        memcpy(&len, c->buf + off, 4);
+        if (len > CTL_MAX_MSG) {
+            LOG_WARN("control socket: message of %u bytes refused", len);
+            ctl_conn_close(c);
+            return;
+        }
+        if (c->used - off - 4 < len)
+            break;
+        ctl_handle(c, c->buf + off + 4, len);
+        if (c->closing)
+            return;
+        off += 4 + (size_t)len;
+    }
+    memmove(c->buf, c->buf + off, c->used - off);
+    c->used -= off;
+}
+
+static void ctl_on_connection(uv_stream_t *srv, int status)
+{
+    struct local *ex = srv->data;
+    if (status < 0 || ex->closing)
+        return;
+    struct ctl_conn *c = xcalloc(1, sizeof *c);
+    c->ex = ex;
+    uv_pipe_init(ex->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    ex->ctl_handles++;
+    c->next = ex->conns;
+    if (ex->conns)
+        ex->conns->prev = c;
+    ex->conns = c;
+    if (uv_accept(srv, (uv_stream_t *)&c->pipe) < 0) {
+        ctl_conn_close(c);
+        return;
+    }
+    /* Only our own user's processes may record task states. */
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != geteuid()) {
+        LOG_WARN("control socket: refused a connection from another user");
+        ctl_conn_close(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, ctl_alloc, ctl_read);
+}
+
+static void ctl_srv_closed(uv_handle_t *h)
+{
+    struct local *ex = h->data;
+    ex->ctl_handles--;
+    local_maybe_free(ex);
+}
+
+/* Listens on a fresh abstract socket name; without it, tries record everything themselves. */
+static void ctl_start(struct local *ex)
+{
+    unsigned char rnd[8];
+    if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) < 0)
+        return;
+    snprintf(ex->ctl_name, sizeof ex->ctl_name, "weir-exec-%d-%02x%02x%02x%02x%02x%02x%02x%02x",
+             (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    struct weir_err e = {0};
+    int fd = exec__ctl_listen(ex->ctl_name, &e);
+    if (fd < 0) {
+        LOG_WARN("no control socket for tries (%s): each try opens its own store connection",
+                 e.msg);
+        return;
+    }
+    uv_pipe_init(ex->loop, &ex->ctl_srv, 0);
+    ex->ctl_srv.data = ex;
+    ex->ctl_handles++;
+    int rc = uv_pipe_open(&ex->ctl_srv, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ex->ctl_srv, 128, ctl_on_connection);
+    if (rc < 0) {
+        LOG_WARN("no control socket for tries (%s): each try opens its own store connection",
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&ex->ctl_srv, ctl_srv_closed);
+        return;
+    }
+    ex->ctl_on = true;
+}
+
+static void ctl_stop(struct local *ex)
+{
+    if (ex->ctl_on) {
+        ex->ctl_on = false;
+        uv_close((uv_handle_t *)&ex->ctl_srv, ctl_srv_closed);
+    }
+    while (ex->conns)
+        ctl_conn_close(ex->conns);
+}
+
 static int local_slots_free(const struct exec *base)
 {
     const struct local *ex = (const struct local *)base;
     if (ex->closing)
         return 0;
-    return ex->running >= ex->parallelism ? 0 : ex->parallelism - ex->running;
+    int n = 2 * ex->parallelism - ex->running - ex->queued;
+    return n > 0 ? n : 0;
 }
 
 static int local_running(const struct exec *base)
@@ -420,6 +745,10 @@ static bool local_is_running(const struct exec *base, const char *dag_id, const 
     const struct local *ex = (const struct local *)base;
     for (const struct local_proc *p = ex->head; p; p = p->next)
         if (!p->exited && p->try_number == try_number && strcmp(p->task_id, task_id) == 0 &&
+            strcmp(p->run_id, run_id) == 0 && strcmp(p->dag_id, dag_id) == 0)
+            return true;
+    for (const struct local_proc *p = ex->q_head; p; p = p->qnext)
+        if (p->try_number == try_number && strcmp(p->task_id, task_id) == 0 &&
             strcmp(p->run_id, run_id) == 0 && strcmp(p->dag_id, dag_id) == 0)
             return true;
     return false;
@@ -442,36 +771,22 @@ static void proc_track(struct local *ex, struct local_proc *p, int64_t timeout_u
     }
 }
 
-static int local_launch(struct exec *base, const struct exec_task *t, struct weir_err *err)
+/* Starts accepted try `p` in a free slot: through the fork server, else with exec. On
+ * failure `p` is being closed (its strings stay valid until the loop runs again). */
+static int proc_start(struct local *ex, struct local_proc *p, struct weir_err *err)
 {
-    struct local *ex = (struct local *)base;
-    if (ex->closing)
-        return err_set(err, WEIR_EUNAVAIL, "executor is closing");
-    if (ex->running >= ex->parallelism)
-        return err_set(err, WEIR_EUNAVAIL, "no free slot (parallelism %d)", ex->parallelism);
-    if (!t->dag_id || !t->run_id || !t->task_id || t->try_number < 1)
-        return err_set(err, WEIR_EINVAL, "invalid task to launch");
-
-    struct local_proc *p = xcalloc(1, sizeof *p);
-    p->ex = ex;
-    p->dag_id = xstrdup(t->dag_id);
-    p->run_id = xstrdup(t->run_id);
-    p->task_id = xstrdup(t->task_id);
-    p->try_number = t->try_number;
-    p->version = t->version;
-
     if (ex->fs_alive) {
         p->via_fs = true;
         p->id = ++ex->fs_next_id;
         if (fs_request(ex, p) == 0) {
-            proc_track(ex, p, t->timeout_us);
+            proc_track(ex, p, p->timeout_us);
             return 0;
         }
         p->via_fs = false; /* odd ids or a broken pipe: exec this one */
     }
 
     char trybuf[16];
-    snprintf(trybuf, sizeof trybuf, "%d", t->try_number);
+    snprintf(trybuf, sizeof trybuf, "%d", p->try_number);
     char *args[] = { ex->weir_exe, "tasks", "run",  p->dag_id, p->task_id,
                      p->run_id,    "--try", trybuf, NULL };
     /* stdin from nothing; the runner's own stdout and stderr join ours (task output goes
@@ -493,7 +808,7 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
     int rc = uv_spawn(ex->loop, &p->proc, &po);
     if (rc < 0) {
         int r = err_set(err, WEIR_EIO, "cannot start '%s' for task '%s': %s", ex->weir_exe,
-                        t->task_id, uv_strerror(rc));
+                        p->task_id, uv_strerror(rc));
         /* uv_spawn initialized the handle even on failure: it must be closed. */
         p->closing = 1;
         ex->handles++;
@@ -501,9 +816,72 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
         return r;
     }
     p->pid = p->proc.pid;
-    proc_track(ex, p, t->timeout_us);
+    proc_track(ex, p, p->timeout_us);
     LOG_DEBUG("try started dag=%s run=%s task=%s try=%d pid=%d", p->dag_id, p->run_id, p->task_id,
               p->try_number, p->pid);
+    return 0;
+}
+
+/* Starts queued tries while slots are free. One that cannot start is reported through
+ * `done` as a failed start (the scheduler then fails the try with the reason). */
+static void start_queued(struct local *ex)
+{
+    while (ex->q_head && ex->running < ex->parallelism && !ex->closing) {
+        struct local_proc *p = ex->q_head;
+        ex->q_head = p->qnext;
+        if (!ex->q_head)
+            ex->q_tail = NULL;
+        p->qnext = NULL;
+        ex->queued--;
+        ex->handles--; /* proc_start counts it again */
+        struct weir_err err = {0};
+        if (proc_start(ex, p, &err) == 0)
+            continue;
+        LOG_ERROR("queued try could not start dag=%s run=%s task=%s try=%d: %s", p->dag_id,
+                  p->run_id, p->task_id, p->try_number, err.msg);
+        if (ex->done) {
+            struct exec_event ev = {.dag_id = p->dag_id, .run_id = p->run_id,
+                                    .task_id = p->task_id, .try_number = p->try_number,
+                                    .exit_status = 5};
+            ex->done(ex->ud, &ev);
+        }
+    }
+}
+
+static int local_launch(struct exec *base, const struct exec_task *t, struct weir_err *err)
+{
+    struct local *ex = (struct local *)base;
+    if (ex->closing)
+        return err_set(err, WEIR_EUNAVAIL, "executor is closing");
+    if (ex->running >= ex->parallelism && ex->queued >= ex->parallelism)
+        return err_set(err, WEIR_EUNAVAIL, "no free slot (parallelism %d)", ex->parallelism);
+    if (!t->dag_id || !t->run_id || !t->task_id || t->try_number < 1)
+        return err_set(err, WEIR_EINVAL, "invalid task to launch");
+
+    struct local_proc *p = xcalloc(1, sizeof *p);
+    p->ex = ex;
+    p->dag_id = xstrdup(t->dag_id);
+    p->run_id = xstrdup(t->run_id);
+    p->task_id = xstrdup(t->task_id);
+    p->try_number = t->try_number;
+    p->version = t->version;
+    p->timeout_us = t->timeout_us;
+    p->max_tries = t->max_tries;
+    if (t->run && ex->ctl_on) {
+        json_t *rj = exec__run_to_json(t->run);
+        p->run_json = json_dumps(rj, JSON_COMPACT);
+        json_decref(rj);
+    }
+    if (ex->running < ex->parallelism && !ex->q_head)
+        return proc_start(ex, p, err);
+    /* Every slot is taken: the try waits here and starts as soon as one frees. */
+    if (ex->q_tail)
+        ex->q_tail->qnext = p;
+    else
+        ex->q_head = p;
+    ex->q_tail = p;
+    ex->queued++;
+    ex->handles++;
     return 0;
 }
 
@@ -513,6 +891,14 @@ static void local_close(struct exec *base, bool kill_running)
     if (ex->closing)
         return;
     ex->closing = true;
+    /* Queued tries never started: their task instances stay queued for the next scheduler. */
+    while (ex->q_head) {
+        struct local_proc *q = ex->q_head;
+        ex->q_head = q->qnext;
+        ex->queued--;
+        proc_free(q);
+    }
+    ex->q_tail = NULL;
     struct local_proc *p = ex->head, *next;
     for (; p; p = next) {
         next = p->next;
@@ -524,6 +910,7 @@ static void local_close(struct exec *base, bool kill_running)
         }
         proc_close(p);
     }
+    ctl_stop(ex);
     /* Closing its stdin ends the fork server; its exit callback closes the rest. */
     if (ex->fs_alive) {
         ex->fs_alive = false;
@@ -540,6 +927,12 @@ static const struct exec_ops local_ops = {
     .is_running = local_is_running,
     .close = local_close,
 };
+
+const char *exec__local_ctl_name(const struct exec *base)
+{
+    const struct local *ex = (const struct local *)base;
+    return base && base->ops == &local_ops && ex->ctl_on ? ex->ctl_name : NULL;
+}
 
 struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts, exec_done_fn done,
                             void *ud, struct weir_err *err)
@@ -562,6 +955,9 @@ struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts,
     ex->kill_grace_us = opts->kill_grace_us > 0 ? opts->kill_grace_us : DEFAULT_KILL_GRACE_US;
     ex->done = done;
     ex->ud = ud;
+    ex->st = opts->store;
+    if (opts->fork_server && ex->st)
+        ctl_start(ex);
     if (opts->fork_server)
         fs_start(ex);
     return &ex->base;

@@ -57,7 +57,10 @@ static void on_signal(int sig)
 
 struct runner {
     struct weir_task_ctx base; /* first: the host table casts the ctx back */
-    struct store *st;          /* caller's connection, used under st_mu */
+    struct store *st;          /* caller's connection or our own (own_st), used under st_mu;
+                                  NULL until first needed when the try has a ctl channel */
+    bool own_st;
+    int ctl_fd;                /* channel to the local executor (ctl.c), or -1 */
     /* Plugins may call the host from threads they start (plugin.h), so every use of `st`,
      * test_xcoms and fail_msg during the try holds st_mu. Recursive: a store call may log
      * a warning, and a log line may flush through `st`. */
@@ -109,11 +112,29 @@ static const char *level_name(enum weir_log_level l)
     return "INFO";
 }
 
+/* The main connection, opened on first use when the try started without one (a try
+ * forked with a ctl channel needs none unless it logs a lot or looks something up).
+ * Caller holds st_mu. NULL (with a warning) when the store cannot be opened. */
+static struct store *runner_st(struct runner *r)
+{
+    if (!r->st && r->store_url && !r->test) {
+        struct weir_err e = { 0 };
+        r->st = store_open(r->store_url, &e);
+        if (!r->st)
+            LOG_WARN("try cannot open the store dag=%s run=%s task=%s: %s", r->dag_id, r->run_id,
+                     r->task_id, e.msg);
+        r->own_st = r->st != NULL;
+    }
+    return r->st;
+}
+
 /* ---- log lines --------------------------------------------------------------------- */
 
-/* Writes the pending batch with `st`. Caller holds neither lock. */
+/* Writes the pending batch with `st` (NULL: the main connection). Caller holds neither
+ * lock. */
 static void flush_with(struct runner *r, struct store *st)
 {
+    bool main_conn = st == NULL;
     pthread_mutex_lock(&r->flush_mu);
     pthread_mutex_lock(&r->mu);
     char **lines = r->pend;
@@ -127,12 +148,16 @@ static void flush_with(struct runner *r, struct store *st)
     if (n) {
         struct weir_err e = { 0 };
         int rc = -WEIR_EUNAVAIL;
-        if (st == r->st)
+        if (main_conn) {
             pthread_mutex_lock(&r->st_mu);
-        for (int attempt = 0; attempt < 3 && rc < 0; attempt++)
+            st = runner_st(r);
+        }
+        for (int attempt = 0; st && attempt < 3 && rc < 0; attempt++)
             rc = store_log_append(st, r->dag_id, r->run_id, r->task_id, r->try_number,
                                   (const char *const *)lines, ts, n, &e);
-        if (st == r->st)
+        if (!st)
+            err_set(&e, WEIR_EUNAVAIL, "no store connection");
+        if (main_conn)
             pthread_mutex_unlock(&r->st_mu);
         if (rc < 0) {
             /* The lines must not vanish: they go to stderr, which the executor keeps. */
@@ -209,11 +234,12 @@ static void emit_line(struct runner *r, int64_t now, char *line)
     r->pend[r->npend] = line;
     r->pend_ts[r->npend] = now;
     r->npend++;
-    /* Without a background thread every line is written at once (nobody else would). */
-    flush_now = r->npend >= BATCH_LINES || !r->bg_flushing;
+    /* Without a background thread every line is written at once (nobody else would),
+     * except with a ctl channel: the try's end carries them to the store. */
+    flush_now = r->npend >= BATCH_LINES || (!r->bg_flushing && r->ctl_fd < 0);
     pthread_mutex_unlock(&r->mu);
     if (flush_now)
-        flush_with(r, r->st);
+        flush_with(r, NULL);
 }
 
 /* Formats one message and emits it as one or more lines ("LEVEL text"). */
@@ -332,7 +358,7 @@ static void bg_start(struct runner *r)
     }
 }
 
-static void bg_stop(struct runner *r)
+static void bg_join(struct runner *r)
 {
     if (r->thread_started) {
         pthread_mutex_lock(&r->mu);
@@ -345,8 +371,13 @@ static void bg_stop(struct runner *r)
         r->bg_flushing = false;
         pthread_mutex_unlock(&r->mu);
     }
+}
+
+static void bg_stop(struct runner *r)
+{
+    bg_join(r);
     if (!r->test)
-        flush_with(r, r->st);
+        flush_with(r, NULL);
 }
 
 /* ---- variables, connections, XComs ---------------------------------------------------- */
@@ -373,12 +404,13 @@ static json_t *var_lookup(struct runner *r, const char *key)
     free(en);
     if (v)
         return json_string(v);
-    if (!r->st)
+    if (!r->st && (!r->store_url || r->test))
         return NULL;
     char *val = NULL;
     struct weir_err e = { 0 };
     pthread_mutex_lock(&r->st_mu);
-    int rc = store_var_get(r->st, key, &val, &e);
+    struct store *st = runner_st(r);
+    int rc = st ? store_var_get(st, key, &val, &e) : err_set(&e, WEIR_EUNAVAIL, "no store");
     pthread_mutex_unlock(&r->st_mu);
     if (rc < 0) {
         if (rc != -WEIR_ENOTFOUND)
@@ -422,11 +454,13 @@ static json_t *conn_lookup(struct runner *r, const char *conn_id)
         c = exec__conn_parse(conn_id, uri, &e);
         if (!c)
             rlog(r, WEIR_LOG_WARN, "connection '%s' from %s: %s", conn_id, en, e.msg);
-    } else if (r->st) {
+    } else if (r->st || (r->store_url && !r->test)) {
         struct store_conn sc = { 0 };
         struct weir_err e = { 0 };
         pthread_mutex_lock(&r->st_mu);
-        int rc = store_conn_get(r->st, conn_id, &sc, &e);
+        struct store *st = runner_st(r);
+        int rc = st ? store_conn_get(st, conn_id, &sc, &e)
+                    : err_set(&e, WEIR_EUNAVAIL, "no store");
         pthread_mutex_unlock(&r->st_mu);
         if (rc == 0)
             c = conn_from_store(&sc);
@@ -451,7 +485,9 @@ static json_t *xcom_lookup(struct runner *r, const char *task_id, const char *ke
         pthread_mutex_unlock(&r->st_mu);
         return v;
     }
-    int rc = store_xcom_get(r->st, r->dag_id, r->run_id, task_id, key, &v, &e);
+    struct store *st = runner_st(r);
+    int rc = st ? store_xcom_get(st, r->dag_id, r->run_id, task_id, key, &v, &e)
+                : err_set(&e, WEIR_EUNAVAIL, "no store");
     pthread_mutex_unlock(&r->st_mu);
     if (rc < 0) {
         if (rc != -WEIR_ENOTFOUND)
@@ -544,7 +580,9 @@ static int ctx_xcom_push(struct weir_task_ctx *ctx, const char *key, json_t *val
     }
     struct weir_err e = { 0 };
     pthread_mutex_lock(&r->st_mu);
-    int rc = store_xcom_set(r->st, r->dag_id, r->run_id, r->task_id, key, value, &e);
+    struct store *st = runner_st(r);
+    int rc = st ? store_xcom_set(st, r->dag_id, r->run_id, r->task_id, key, value, &e)
+                : err_set(&e, WEIR_EUNAVAIL, "no store");
     pthread_mutex_unlock(&r->st_mu);
     if (rc < 0) {
         rlog(r, WEIR_LOG_ERROR, "cannot push xcom '%s': %s", key, e.msg);
@@ -846,47 +884,101 @@ out:
     return result;
 }
 
-static int claim(struct runner *r, struct weir_err *err)
+/* The claim, through the executor when the try has a ctl channel, else on the runner's
+ * own connection. *run is the hint the executor launched the try with, or the executor's
+ * answer, or read from the store. */
+static int claim(struct runner *r, struct store_run *run, json_t *run_hint,
+                 struct weir_err *err)
 {
-    struct store_ti ti = { 0 };
-    int rc = store_ti_get(r->st, r->dag_id, r->run_id, r->task_id, &ti, err);
-    if (rc < 0)
-        return rc;
-    enum store_ti_state from = ti.state;
-    int cur_try = ti.try_number;
-    if (ti.max_tries > 0)
-        r->max_tries = ti.max_tries;
-    store_ti_release(&ti);
-    if ((from != TI_QUEUED && from != TI_SCHEDULED) || cur_try != r->try_number - 1)
-        return err_set(err, WEIR_ECONFLICT,
-                       "task instance '%s' of run '%s' is %s at try %d, not queued at try %d",
-                       r->task_id, r->run_id, store_ti_state_name(from), cur_try,
-                       r->try_number - 1);
-    char host[256];
-    if (gethostname(host, sizeof host) < 0)
-        snprintf(host, sizeof host, "unknown");
-    host[sizeof host - 1] = '\0';
-    int64_t now = ts_now_us();
-    struct store_ti_update u = {
-        .to = TI_RUNNING,
-        .set_try_number = true,
-        .try_number = r->try_number,
-        .set_start_date = true,
-        .start_date = now,
-        .set_end_date = true,
-        .end_date = TS_NONE,
-        .set_heartbeat_at = true,
-        .heartbeat_at = now,
-        .set_hostname = true,
-        .hostname = host,
-        .set_pid = true,
-        .pid = (int)getpid(),
-    };
-    rc = store_ti_update(r->st, r->dag_id, r->run_id, r->task_id, (int)from, r->try_number - 1, &u,
-                         err);
-    if (rc == -WEIR_ECONFLICT)
-        err_prefix(err, "task instance '%s' of run '%s' try %d was claimed by someone else",
-                   r->task_id, r->run_id, r->try_number);
+    bool have_run = run_hint && exec__run_from_json(run_hint, run, NULL) == 0;
+    if (r->ctl_fd >= 0) {
+        json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b}", "op", "claim", "dag_id",
+                                r->dag_id, "run_id", r->run_id, "task_id", r->task_id,
+                                "try_number", r->try_number, "pid", (int)getpid(), "want_run",
+                                !have_run);
+        json_t *ans = exec__ctl_call(r->ctl_fd, req);
+        json_decref(req);
+        const char *code = json_string_value(json_object_get(ans, "code"));
+        int rc = 1;
+        if (json_is_true(json_object_get(ans, "ok"))) {
+            rc = 0;
+            json_t *mt = json_object_get(ans, "max_tries");
+            if (json_integer_value(mt) > 0)
+                r->max_tries = (int)json_integer_value(mt);
+            if (!have_run)
+                rc = exec__run_from_json(json_object_get(ans, "run"), run, err);
+        } else if (code && (strcmp(code, "conflict") == 0 || strcmp(code, "notfound") == 0)) {
+            rc = err_set(err, strcmp(code, "conflict") == 0 ? WEIR_ECONFLICT : WEIR_ENOTFOUND,
+                         "%s", json_string_value(json_object_get(ans, "msg")) ?: code);
+        }
+        json_decref(ans);
+        if (rc <= 0)
+            return rc;
+        /* The channel failed or the executor could not reach the store: do it ourselves. */
+        close(r->ctl_fd);
+        r->ctl_fd = -1;
+        err_clear(err);
+    }
+    pthread_mutex_lock(&r->st_mu);
+    struct store *st = runner_st(r);
+    store_run_release(run);
+    int rc = st ? store_run_get(st, r->dag_id, r->run_id, run, err)
+                : err_set(err, WEIR_EUNAVAIL, "cannot open the store");
+    if (rc == 0)
+        rc = exec__claim_store(st, r->dag_id, r->run_id, r->task_id, r->try_number,
+                               (int)getpid(), &r->max_tries, err);
+    pthread_mutex_unlock(&r->st_mu);
+    return rc;
+}
+
+/* The end of the try with its remaining log lines: through the executor when the try has
+ * a ctl channel, else (or when that fails) on the runner's own connection, retried while
+ * the store is busy. 0, -WEIR_ECONFLICT/-WEIR_ENOTFOUND when the task instance left
+ * running, or another negative code. */
+static int record_end(struct runner *r, const struct store_ti_update *u, char **lines,
+                      int64_t *ts, size_t n, struct weir_err *err)
+{
+    if (r->ctl_fd >= 0) {
+        json_t *jl = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(jl, json_pack("[I, s]", (json_int_t)ts[i], lines[i]));
+        json_t *req = json_pack(
+            "{s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:o}", "op", "finish", "dag_id", r->dag_id,
+            "run_id", r->run_id, "task_id", r->task_id, "try_number", r->try_number, "state",
+            store_ti_state_name(u->to), "end_date", (json_int_t)u->end_date, "next_retry_at",
+            (json_int_t)(u->set_next_retry_at ? u->next_retry_at : TS_NONE), "lines", jl);
+        json_t *ans = req ? exec__ctl_call(r->ctl_fd, req) : NULL;
+        json_decref(req);
+        const char *code = json_string_value(json_object_get(ans, "code"));
+        int rc = json_is_true(json_object_get(ans, "ok")) ? 0
+                 : code && (strcmp(code, "conflict") == 0 || strcmp(code, "notfound") == 0)
+                     ? -WEIR_ECONFLICT
+                     : 1;
+        json_decref(ans);
+        if (rc <= 0)
+            return rc;
+        close(r->ctl_fd);
+        r->ctl_fd = -1;
+    }
+    int rc = -WEIR_EUNAVAIL;
+    pthread_mutex_lock(&r->st_mu);
+    struct store *st = runner_st(r);
+    for (int attempt = 0; st && attempt < 5; attempt++) {
+        rc = exec__finish_store(st, r->dag_id, r->run_id, r->task_id, r->try_number, u,
+                                (const char *const *)lines, ts, n, err);
+        if (rc != -WEIR_EUNAVAIL)
+            break;
+        struct timespec t = { 0, (long)(100000000L << attempt) };
+        nanosleep(&t, NULL); /* the store is busy: back off, then try again */
+    }
+    pthread_mutex_unlock(&r->st_mu);
+    if (!st)
+        err_set(err, WEIR_EUNAVAIL, "cannot open the store");
+    if (rc < 0 && rc != -WEIR_ECONFLICT && rc != -WEIR_ENOTFOUND) {
+        /* The lines must not vanish: they go to stderr, which the executor keeps. */
+        for (size_t i = 0; i < n; i++)
+            LOG_ERROR("task log: %s", lines[i]);
+    }
     return rc;
 }
 
@@ -926,16 +1018,24 @@ static int finish(struct runner *r, json_t *task, int result, struct weir_err *e
         rlog(r, WEIR_LOG_INFO, "task %s", store_ti_state_name(u.to));
     if (r->test)
         return code;
-    bg_stop(r); /* every line is stored before the state says the try ended */
-    int rc = 0;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        rc = store_ti_update(r->st, r->dag_id, r->run_id, r->task_id, TI_RUNNING, r->try_number, &u,
-                             err);
-        if (rc != -WEIR_EUNAVAIL)
-            break;
-        struct timespec ts = { 0, (long)(100000000L << attempt) };
-        nanosleep(&ts, NULL); /* the store is busy: back off, then try again */
-    }
+    /* Every line is stored with (never after) the state that says the try ended: the
+     * thread is stopped and what it has not flushed goes into the same transaction. */
+    bg_join(r);
+    pthread_mutex_lock(&r->flush_mu);
+    pthread_mutex_lock(&r->mu);
+    char **lines = r->pend;
+    int64_t *ts = r->pend_ts;
+    size_t n = r->npend;
+    r->pend = NULL;
+    r->pend_ts = NULL;
+    r->npend = r->cap = 0;
+    pthread_mutex_unlock(&r->mu);
+    int rc = record_end(r, &u, lines, ts, n, err);
+    pthread_mutex_unlock(&r->flush_mu);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    free(ts);
     if (rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND) {
         LOG_WARN("task instance left running before the try ended, result not recorded "
                  "dag=%s run=%s task=%s try=%d",
@@ -955,13 +1055,16 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
     json_t *task = NULL, *doc_params = NULL;
     struct runner r = { 0 };
     struct sigaction sa_old_term, sa_old_int;
-    bool sig_set = false, claimed = false;
+    bool claimed = false;
     int rc;
 
     if (!opts || !opts->dag_id || !opts->run_id || !opts->task_id || opts->try_number < 1)
         return err_set(err, WEIR_EINVAL, "task run needs a dag, a run, a task and a try >= 1");
+    if (!st && (opts->test || !opts->store_url))
+        return err_set(err, WEIR_EINVAL, "task run needs a store connection or its url");
     r.base.ops = &runner_ops;
     r.st = st;
+    r.ctl_fd = -1;
     r.dag_id = opts->dag_id;
     r.run_id = opts->run_id;
     r.task_id = opts->task_id;
@@ -982,10 +1085,35 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* ts_mono_us deadlines */
     pthread_cond_init(&r.cv, &ca);
     pthread_condattr_destroy(&ca);
+    if (opts->ctl && !r.test)
+        r.ctl_fd = exec__ctl_connect(opts->ctl); /* -1: record everything ourselves */
 
-    rc = store_run_get(st, opts->dag_id, opts->run_id, &run, err);
+    /* Handlers first, so a SIGTERM from here on cancels the try instead of killing the
+     * process between the claim and the final state. */
+    got_signal = 0;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &sa_old_term);
+    sigaction(SIGINT, &sa, &sa_old_int);
+
+    if (r.test) {
+        rc = store_run_get(st, opts->dag_id, opts->run_id, &run, err);
+    } else if (got_signal) {
+        rc = err_set(err, WEIR_EUNAVAIL, "terminated before task '%s' started", r.task_id);
+    } else {
+        /* The claim comes first: with a ctl channel it also brings the run. The task is
+         * looked up after it, so a missing task fails the claimed try with the reason in
+         * its log (a run's pinned version cannot lose a task, so this is only defensive). */
+        json_t *hint = opts->run_json ? json_loads(opts->run_json, 0, NULL) : NULL;
+        if (opts->max_tries > 0)
+            r.max_tries = opts->max_tries;
+        rc = claim(&r, &run, hint, err);
+        json_decref(hint);
+        claimed = rc == 0;
+    }
     if (rc < 0)
         goto out;
+
     struct weir_err de = { 0 };
     if (opts->doc && opts->doc_version == run.version) {
         task = json_incref(find_task(opts->doc, opts->task_id));
@@ -994,66 +1122,58 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
             doc_params = json_object();
         rc = task ? 0 : -WEIR_ENOTFOUND;
     } else {
-        rc = store_dag_version_get(st, opts->dag_id, run.version, &doc_text, err);
-        if (rc < 0)
-            goto out;
-        rc = exec__doc_task(doc_text, strlen(doc_text), opts->task_id, &task, &doc_params, &de);
-    }
-    if (rc == -WEIR_EINVAL) {
-        /* not the shape the scanner expects: let the full parser decide */
-        json_error_t je;
-        json_t *doc = json_loads(doc_text, 0, &je);
-        if (!doc) {
-            rc = err_set(err, WEIR_EINTERNAL, "dag '%s' version %lld: invalid stored document: %s",
-                         opts->dag_id, (long long)run.version, je.text);
-            goto out;
+        pthread_mutex_lock(&r.st_mu);
+        struct store *dst = runner_st(&r);
+        rc = dst ? store_dag_version_get(dst, opts->dag_id, run.version, &doc_text, err)
+                 : err_set(err, WEIR_EUNAVAIL, "cannot open the store");
+        pthread_mutex_unlock(&r.st_mu);
+        if (rc == 0)
+            rc = exec__doc_task(doc_text, strlen(doc_text), opts->task_id, &task, &doc_params,
+                                &de);
+        if (rc == -WEIR_EINVAL) {
+            /* not the shape the scanner expects: let the full parser decide */
+            json_error_t je;
+            json_t *doc = json_loads(doc_text, 0, &je);
+            if (doc) {
+                task = json_incref(find_task(doc, opts->task_id));
+                doc_params = json_incref(json_object_get(doc, "params"));
+                json_decref(doc);
+                rc = task ? 0 : -WEIR_ENOTFOUND;
+            } else {
+                rc = err_set(err, WEIR_EINTERNAL,
+                             "dag '%s' version %lld: invalid stored document: %s", opts->dag_id,
+                             (long long)run.version, je.text);
+            }
+        } else if (rc == -WEIR_ENOTFOUND) {
+            rc = err_set(err, WEIR_ENOTFOUND, "task '%s' not found in dag '%s' version %lld",
+                         opts->task_id, opts->dag_id, (long long)run.version);
         }
-        task = json_incref(find_task(doc, opts->task_id));
-        doc_params = json_incref(json_object_get(doc, "params"));
-        json_decref(doc);
-        rc = task ? 0 : -WEIR_ENOTFOUND;
     }
-    if (rc < 0) {
-        rc = err_set(err, WEIR_ENOTFOUND, "task '%s' not found in dag '%s' version %lld",
-                     opts->task_id, opts->dag_id, (long long)run.version);
-        goto out;
+    if (!doc_params)
+        doc_params = json_object();
+    if (rc == 0 && r.max_tries < 1) {
+        json_t *retries = json_object_get(task, "retries");
+        r.max_tries = (json_is_integer(retries) ? (int)json_integer_value(retries) : 0) + 1;
     }
-    json_t *retries = json_object_get(task, "retries");
-    r.max_tries = (json_is_integer(retries) ? (int)json_integer_value(retries) : 0) + 1;
     if (r.max_tries < 1)
         r.max_tries = 1;
-    /* Handlers first, so a SIGTERM from here on cancels the try instead of killing the
-     * process between the claim and the final state. */
-    got_signal = 0;
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &sa_old_term);
-    sigaction(SIGINT, &sa, &sa_old_int);
-    sig_set = true;
-    if (!r.test) {
-        if (got_signal) {
-            rc = err_set(err, WEIR_EUNAVAIL, "terminated before task '%s' started", r.task_id);
-            goto out;
-        }
-        rc = claim(&r, err);
-        if (rc < 0)
-            goto out;
-        claimed = true;
-    }
+    if (rc < 0 && !claimed)
+        goto out;
 
     /* From here on the try has started: problems fail it and land in its log. */
 
-    r.workdir = make_workdir();
-    r.vars = build_vars(&r, &run, doc_params);
-    if (!r.test) {
-        struct weir_err e = { 0 };
-        if (store_xcom_clear(st, r.dag_id, r.run_id, r.task_id, &e) < 0)
-            rlog(&r, WEIR_LOG_WARN, "cannot clear old xcoms: %s", e.msg);
-    }
     int result;
-    if (!r.workdir) {
+    int wd_errno = 0;
+    if (rc == 0 && !(r.workdir = make_workdir()))
+        wd_errno = errno;
+    r.vars = build_vars(&r, &run, doc_params);
+    if (rc < 0) {
+        rfail(&r, "%s", err && err->msg[0] ? err->msg : "the task cannot be found");
+        err_clear(err);
+        result = WEIR_TASK_FAILED;
+    } else if (!r.workdir) {
         char eb[128];
-        rfail(&r, "cannot create a scratch folder: %s", err_errno(errno, eb, sizeof eb));
+        rfail(&r, "cannot create a scratch folder: %s", err_errno(wd_errno, eb, sizeof eb));
         result = WEIR_TASK_FAILED;
     } else {
         result = run_try(&r, reg, task);
@@ -1063,10 +1183,10 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
 out:
     if (claimed || r.test)
         bg_stop(&r); /* no-op when finish() stopped it already */
-    if (sig_set) {
-        sigaction(SIGTERM, &sa_old_term, NULL);
-        sigaction(SIGINT, &sa_old_int, NULL);
-    }
+    sigaction(SIGTERM, &sa_old_term, NULL);
+    sigaction(SIGINT, &sa_old_int, NULL);
+    if (r.ctl_fd >= 0)
+        close(r.ctl_fd);
     remove_workdir(r.workdir);
     free(r.workdir);
     free(r.fail_msg);
@@ -1076,6 +1196,8 @@ out:
     json_decref(doc_params);
     free(doc_text);
     store_run_release(&run);
+    if (r.own_st)
+        store_free(r.st);
     pthread_mutex_destroy(&r.mu);
     pthread_mutex_destroy(&r.st_mu);
     pthread_mutex_destroy(&r.flush_mu);

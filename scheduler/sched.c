@@ -130,19 +130,17 @@ static void cache_drop(struct sched *s, const char *key)
 }
 
 /* Replaces the cached copy of one task instance with `fresh` (taking its contents). */
+static struct store_ti *find_ti(struct store_ti_list *l, const char *task_id);
+
 static void cache_update_ti(struct sched *s, const char *key, struct store_ti *fresh)
 {
     struct run_cache *c = cache_find(s, key);
-    if (!c)
+    struct store_ti *old = c ? find_ti(&c->tis, fresh->task_id) : NULL;
+    if (!old)
         return;
-    for (size_t i = 0; i < c->tis.n; i++) {
-        if (strcmp(c->tis.items[i].task_id, fresh->task_id) == 0) {
-            store_ti_release(&c->tis.items[i]);
-            c->tis.items[i] = *fresh;
-            memset(fresh, 0, sizeof *fresh);
-            return;
-        }
-    }
+    store_ti_release(old);
+    *old = *fresh; /* in place: by_task keeps pointing at it */
+    memset(fresh, 0, sizeof *fresh);
 }
 
 static void kick(struct sched *s);
@@ -280,7 +278,9 @@ void sched_task_exited(struct sched *s, const char *dag_id, const char *run_id, 
 {
     struct store_ti ti = {0};
     struct weir_err err = {0};
+    bool reread = true;
     if (store_ti_get(s->st, dag_id, run_id, task_id, &ti, &err) == 0) {
+        reread = false;
         bool lost_claim = exit_status == SCHED_EXIT_NOT_CLAIMED && !timed_out && !term_signal;
         bool unrecorded = !lost_claim &&
                           ((ti.state == TI_RUNNING && ti.try_number == try_number) ||
@@ -311,13 +311,18 @@ void sched_task_exited(struct sched *s, const char *dag_id, const char *run_id, 
                          (long long)exit_status);
             }
             fail_try(s, &ti, try_number, why);
+            reread = true;
         }
     } else {
         LOG_WARN("exited try of unknown task instance dag=%s run=%s task=%s: %s", dag_id, run_id,
                  task_id, err.msg);
     }
-    store_ti_release(&ti);
-    if (store_ti_get(s->st, dag_id, run_id, task_id, &ti, NULL) == 0) {
+    if (reread) {
+        store_ti_release(&ti);
+        if (store_ti_get(s->st, dag_id, run_id, task_id, &ti, NULL) < 0)
+            store_ti_release(&ti);
+    }
+    if (ti.task_id) {
         char *key = run_key(dag_id, run_id);
         cache_update_ti(s, key, &ti);
         free(key);
@@ -432,8 +437,12 @@ static bool launch_scheduled(struct sched *s, struct store_run *run, json_t *doc
         ti->state = TI_QUEUED;
         json_t *tmo = json_object_get(task, "timeout");
         int64_t timeout_us = json_is_number(tmo) ? (int64_t)(json_number_value(tmo) * 1e6) : 0;
-        int rc = s->o.exec.launch(s->o.exec.ud, ti->dag_id, ti->run_id, ti->task_id, next_try,
-                                  run->version, timeout_us, pool ? pool : "default_pool", &err);
+        struct sched_launch l = {.dag_id = ti->dag_id, .run_id = ti->run_id,
+                                 .task_id = ti->task_id, .try_number = next_try,
+                                 .max_tries = ti->max_tries, .version = run->version,
+                                 .timeout_us = timeout_us,
+                                 .pool = pool ? pool : "default_pool", .run = run};
+        int rc = s->o.exec.launch(s->o.exec.ud, &l, &err);
         if (rc == -WEIR_EUNAVAIL) {
             struct store_ti_update back = {.to = TI_SCHEDULED};
             store_ti_update(s->st, ti->dag_id, ti->run_id, ti->task_id, TI_QUEUED, ti->try_number,

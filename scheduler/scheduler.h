@@ -89,12 +89,21 @@ int sched_mark(struct store *st, const char *dag_id, const char *run_id, const c
 
 /* ---- the scheduling loop ---------------------------------------------------------------- */
 
+/* One try to start. Everything is borrowed for the call. */
+struct sched_launch {
+    const char *dag_id, *run_id, *task_id;
+    int try_number;
+    int max_tries;            /* the task instance's */
+    int64_t version;          /* the DAG version the run pinned */
+    int64_t timeout_us;       /* 0: none */
+    const char *pool;
+    const struct store_run *run;
+};
+
 /* How the scheduler reaches an executor (wired by the CLI). */
 struct sched_executor {
     /* Start one try; 0, -WEIR_EUNAVAIL (no slot), or another negative code. */
-    int (*launch)(void *ud, const char *dag_id, const char *run_id, const char *task_id,
-                  int try_number, int64_t version, int64_t timeout_us, const char *pool,
-                  struct weir_err *err);
+    int (*launch)(void *ud, const struct sched_launch *l, struct weir_err *err);
     int (*slots_free)(void *ud);
     /* Whether this executor is running that try right now (for adopting and zombies). */
     bool (*is_running)(void *ud, const char *dag_id, const char *run_id, const char *task_id,

@@ -31,3 +31,6 @@ target_compile_definitions(test_runner PRIVATE WEIR_FIXTURE_DIR="${WEIR_FIXTURE_
 add_test(NAME unit.plugin_exports
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/unit/check_plugin_exports.sh ${PROJECT_BINARY_DIR}/plugins)
 set_tests_properties(unit.plugin_exports PROPERTIES LABELS unit TIMEOUT 30)
+
+weir_unit_test(ctl unit/test_ctl.c weir_executor)
+target_link_libraries(test_ctl PRIVATE Threads::Threads)

@@ -220,19 +220,26 @@ static void test_parallelism(void **state)
     uv_loop_init(&loop);
     struct rec r = { 0 };
     struct exec *ex = new_exec(&loop, &r, 2, 0);
-    assert_int_equal(exec_slots_free(ex), 2);
+    /* two slots, and room for two tries waiting for one */
+    assert_int_equal(exec_slots_free(ex), 4);
     assert_int_equal(launch(ex, "nap", "r1", 0), 0);
     assert_int_equal(launch(ex, "nap", "r2", 0), 0);
+    assert_int_equal(exec_running(ex), 2);
+    assert_int_equal(exec_slots_free(ex), 2);
+    assert_int_equal(launch(ex, "nap", "r3", 0), 0);
+    assert_int_equal(launch(ex, "nap", "r4", 0), 0);
+    assert_int_equal(exec_running(ex), 2); /* r3 and r4 wait for a slot... */
+    assert_true(exec_is_running(ex, "d", "r3", "nap", 2)); /* ...as tries of this executor */
     assert_int_equal(exec_slots_free(ex), 0);
     struct weir_err err = { 0 };
-    struct exec_task t = { .dag_id = "d", .run_id = "r3", .task_id = "nap", .try_number = 1 };
+    struct exec_task t = { .dag_id = "d", .run_id = "r5", .task_id = "nap", .try_number = 1 };
     assert_int_equal(exec_launch(ex, &t, &err), -WEIR_EUNAVAIL);
     r.to_launch = 4;
     r.max_running = 2;
     uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(r.n, 6);
-    assert_int_equal(r.max_running, 2);
-    assert_int_equal(exec_slots_free(ex), 2);
+    assert_int_equal(r.n, 8);
+    assert_int_equal(r.max_running, 2); /* never more than `parallelism` at once */
+    assert_int_equal(exec_slots_free(ex), 4);
     finish(&loop, ex);
 }
 
