@@ -53,6 +53,11 @@ struct local_proc {
     int max_tries;
     char *run_json;           /* the run for the fork server's child, or NULL */
     struct local_proc *qnext; /* in the queue of accepted tries waiting for a slot */
+    /* Forked ahead while waiting for a slot (in the queue and in the list of procs): the
+     * try prepares, connects and asks for its claim, which is answered when a slot frees. */
+    bool waiting;
+    struct ctl_conn *held;    /* the connection whose claim request waits for the slot */
+    json_t *held_req;
     long id;     /* fork server request id */
 };
 
@@ -97,6 +102,7 @@ struct ctl_conn {
     char *buf;
     size_t used, cap;
     bool closing;
+    struct local_proc *held_for; /* its claim waits for this proc's slot */
 };
 
 static void local_maybe_free(struct local *ex)
@@ -125,6 +131,9 @@ static void proc_free(struct local_proc *p)
     free(p->run_id);
     free(p->task_id);
     free(p->run_json);
+    json_decref(p->held_req);
+    if (p->held)
+        p->held->held_for = NULL;
     free(p);
     ex->handles--;
     local_maybe_free(ex);
@@ -226,12 +235,21 @@ static void on_timer(uv_timer_t *t)
 }
 
 static void start_queued(struct local *ex);
+static void queue_remove(struct local *ex, struct local_proc *p);
+static void held_drop(struct local_proc *p);
+static void held_answer(struct local_proc *p, const char *why);
 
 static void proc_exited(struct local_proc *p, int64_t exit_status, int term_signal)
 {
     struct local *ex = p->ex;
     p->exited = true;
-    ex->running--;
+    if (p->waiting) { /* died before it had a slot */
+        queue_remove(ex, p);
+        p->waiting = false;
+        held_drop(p);
+    } else {
+        ex->running--;
+    }
     start_queued(ex);
     if (p->has_timer)
         uv_timer_stop(&p->timer);
@@ -292,7 +310,13 @@ static void fs_shutdown(struct local *ex)
     struct local_proc *p = ex->head, *next;
     for (; p; p = next) {
         next = p->next;
-        if (p->via_fs && !p->exited) {
+        if (p->via_fs && !p->exited && p->waiting) {
+            /* Forked ahead, no slot yet: tell it not to run, and start it with exec later. */
+            held_answer(p, "the fork server stopped before the try started");
+            proc_unlink(p);
+            p->via_fs = false;
+            p->waiting = false;
+        } else if (p->via_fs && !p->exited) {
             p->exited = true;
             ex->running--;
             proc_close(p);
@@ -464,6 +488,13 @@ static void ctl_conn_close(struct ctl_conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->held_for) {
+        struct local_proc *p = c->held_for;
+        p->held = NULL;
+        json_decref(p->held_req);
+        p->held_req = NULL;
+        c->held_for = NULL;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -552,6 +583,63 @@ static void ctl_write_done(uv_write_t *req, int status)
     free(req);
 }
 
+static void ctl_send(struct ctl_conn *c, json_t *ans)
+{
+    size_t flen;
+    char *frame = exec__ctl_frame(ans, &flen);
+    json_decref(ans);
+    if (!frame) {
+        ctl_conn_close(c);
+        return;
+    }
+    uv_write_t *req = xmalloc(sizeof *req + flen);
+    memcpy(req + 1, frame, flen);
+    free(frame);
+    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)flen);
+    if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, ctl_write_done) < 0) {
+        free(req);
+        ctl_conn_close(c);
+    }
+}
+
+static struct local_proc *proc_find(struct local *ex, const char *dag, const char *run,
+                                    const char *task, int try_number)
+{
+    for (struct local_proc *p = ex->head; p; p = p->next)
+        if (p->via_fs && !p->exited && p->try_number == try_number &&
+            strcmp(p->task_id, task) == 0 && strcmp(p->run_id, run) == 0 &&
+            strcmp(p->dag_id, dag) == 0)
+            return p;
+    return NULL;
+}
+
+static void held_drop(struct local_proc *p)
+{
+    if (p->held)
+        p->held->held_for = NULL;
+    p->held = NULL;
+    json_decref(p->held_req);
+    p->held_req = NULL;
+}
+
+/* Answers the claim `p` holds: made now (its slot came), or refused with `why`. */
+static void held_answer(struct local_proc *p, const char *why)
+{
+    if (!p->held)
+        return;
+    struct ctl_conn *c = p->held;
+    json_t *ans;
+    if (why) {
+        struct weir_err e = {0};
+        err_set(&e, WEIR_ECONFLICT, "%s", why);
+        ans = ctl_fail(-WEIR_ECONFLICT, &e);
+    } else {
+        ans = ctl_claim(p->ex, p->held_req, p->dag_id, p->run_id, p->task_id, p->try_number);
+    }
+    held_drop(p);
+    ctl_send(c, ans);
+}
+
 static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
 {
     json_t *m = json_loadb(text, len, 0, NULL);
@@ -567,6 +655,14 @@ static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
         err_set(&e, WEIR_EINVAL, "malformed request");
         ans = ctl_fail(-WEIR_EINVAL, &e);
     } else if (strcmp(op, "claim") == 0) {
+        struct local_proc *p = proc_find(c->ex, dag, run, task, (int)json_integer_value(jtry));
+        if (p && p->waiting && !p->held && !c->held_for) {
+            /* Forked ahead of its slot: the answer waits until the slot frees. */
+            p->held = c;
+            p->held_req = m;
+            c->held_for = p;
+            return;
+        }
         ans = ctl_claim(c->ex, m, dag, run, task, (int)json_integer_value(jtry));
     } else if (strcmp(op, "finish") == 0) {
         ans = ctl_finish(c->ex, m, dag, run, task, (int)json_integer_value(jtry), &ended);
@@ -574,33 +670,13 @@ static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
         err_set(&e, WEIR_EINVAL, "unknown request '%s'", op);
         ans = ctl_fail(-WEIR_EINVAL, &e);
     }
-    size_t flen;
-    char *frame = exec__ctl_frame(ans, &flen);
-    json_decref(ans);
-    if (frame) {
-        uv_write_t *req = xmalloc(sizeof *req + flen);
-        memcpy(req + 1, frame, flen);
-        free(frame);
-        uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)flen);
-        if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, ctl_write_done) < 0) {
-            free(req);
-            ctl_conn_close(c);
-        }
-    } else {
-        ctl_conn_close(c);
-    }
+    ctl_send(c, ans);
     /* The try's end is recorded: it no longer holds a slot. Its process is only exiting
      * (its exit report is then ignored), so the next try can start meanwhile. */
-    struct local *ex = c->ex;
     if (ended >= 0) {
-        int tn = (int)json_integer_value(jtry);
-        for (struct local_proc *p = ex->head; p; p = p->next) {
-            if (p->via_fs && !p->exited && p->try_number == tn && strcmp(p->task_id, task) == 0 &&
-                strcmp(p->run_id, run) == 0 && strcmp(p->dag_id, dag) == 0) {
-                proc_exited(p, ended, 0);
-                break;
-            }
-        }
+        struct local_proc *p = proc_find(c->ex, dag, run, task, (int)json_integer_value(jtry));
+        if (p && !p->waiting)
+            proc_exited(p, ended, 0);
     }
     json_decref(m);
 }
@@ -755,20 +831,31 @@ static bool local_is_running(const struct exec *base, const char *dag_id, const 
 }
 
 /* Counts a started try, links it into the list and arms its timeout. */
-static void proc_track(struct local *ex, struct local_proc *p, int64_t timeout_us)
+static void proc_link(struct local *ex, struct local_proc *p)
 {
-    ex->handles++;
-    ex->running++;
     p->next = ex->head;
     if (ex->head)
         ex->head->prev = p;
     ex->head = p;
+}
+
+/* The try takes a slot: it counts as running and its timeout starts. */
+static void slot_take(struct local *ex, struct local_proc *p, int64_t timeout_us)
+{
+    ex->running++;
     if (timeout_us > 0) {
         uv_timer_init(ex->loop, &p->timer);
         p->timer.data = p;
         p->has_timer = true;
         uv_timer_start(&p->timer, on_timer, (uint64_t)((timeout_us + 999) / 1000), 0);
     }
+}
+
+static void proc_track(struct local *ex, struct local_proc *p, int64_t timeout_us)
+{
+    ex->handles++;
+    proc_link(ex, p);
+    slot_take(ex, p, timeout_us);
 }
 
 /* Starts accepted try `p` in a free slot: through the fork server, else with exec. On
@@ -824,15 +911,32 @@ static int proc_start(struct local *ex, struct local_proc *p, struct weir_err *e
 
 /* Starts queued tries while slots are free. One that cannot start is reported through
  * `done` as a failed start (the scheduler then fails the try with the reason). */
+static void queue_remove(struct local *ex, struct local_proc *p)
+{
+    struct local_proc **pp = &ex->q_head, *prev = NULL;
+    for (; *pp && *pp != p; pp = &(*pp)->qnext)
+        prev = *pp;
+    if (!*pp)
+        return;
+    *pp = p->qnext;
+    if (ex->q_tail == p)
+        ex->q_tail = prev;
+    p->qnext = NULL;
+    ex->queued--;
+}
+
 static void start_queued(struct local *ex)
 {
     while (ex->q_head && ex->running < ex->parallelism && !ex->closing) {
         struct local_proc *p = ex->q_head;
-        ex->q_head = p->qnext;
-        if (!ex->q_head)
-            ex->q_tail = NULL;
-        p->qnext = NULL;
-        ex->queued--;
+        queue_remove(ex, p);
+        if (p->waiting) {
+            /* Forked ahead: it runs as soon as its claim is answered. */
+            p->waiting = false;
+            slot_take(ex, p, p->timeout_us);
+            held_answer(p, NULL);
+            continue;
+        }
         ex->handles--; /* proc_start counts it again */
         struct weir_err err = {0};
         if (proc_start(ex, p, &err) == 0)
@@ -882,6 +986,18 @@ static int local_launch(struct exec *base, const struct exec_task *t, struct wei
     ex->q_tail = p;
     ex->queued++;
     ex->handles++;
+    /* With the control socket it is forked now and waits in its claim, so the fork, its
+     * start-up and its request are done by the time the slot frees. */
+    if (ex->ctl_on && ex->fs_alive) {
+        p->via_fs = true;
+        p->id = ++ex->fs_next_id;
+        if (fs_request(ex, p) == 0) {
+            p->waiting = true;
+            proc_link(ex, p);
+        } else {
+            p->via_fs = false;
+        }
+    }
     return 0;
 }
 
@@ -891,14 +1007,18 @@ static void local_close(struct exec *base, bool kill_running)
     if (ex->closing)
         return;
     ex->closing = true;
-    /* Queued tries never started: their task instances stay queued for the next scheduler. */
+    /* Queued tries never started: their task instances stay queued for the next scheduler.
+     * Those forked ahead are told so (they exit without running) and closed below. */
     while (ex->q_head) {
         struct local_proc *q = ex->q_head;
-        ex->q_head = q->qnext;
-        ex->queued--;
+        queue_remove(ex, q);
+        if (q->waiting) {
+            held_answer(q, "the executor stopped before the try started");
+            q->waiting = false; /* still in the list of procs: closed (or killed) below */
+            continue;
+        }
         proc_free(q);
     }
-    ex->q_tail = NULL;
     struct local_proc *p = ex->head, *next;
     for (; p; p = next) {
         next = p->next;

@@ -483,6 +483,8 @@ static void finish_run(struct sched *s, struct store_run *run, json_t *tasks, st
         s->runs_finished++;
         LOG_INFO("run finished dag=%s run=%s state=%s", run->dag_id, run->run_id,
                  store_run_state_name(to));
+        if (s->o.run_finished)
+            s->o.run_finished(s->o.run_finished_ud, run->dag_id, run->run_id);
         /* Queued runs of this DAG may start now, and cron may create the next one. */
         struct store_run_filter f = {.dag_id = run->dag_id, .state_mask = 1 << RUN_QUEUED,
                                      .order_by = "logical_date", .limit = 64};
@@ -575,6 +577,9 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id,
     bool all_done = true;
     size_t i;
     json_t *task;
+    /* The transitions of one pass share a transaction (each is still its own CAS): a new run
+     * of 1000 ready tasks is one commit, not 1000. */
+    bool tx = store_begin(s->st, NULL) == 0;
     json_array_foreach(tasks, i, task) {
         struct store_ti *ti = rc_entry->by_task[i];
         ts[i].ti = ti;
@@ -621,6 +626,14 @@ static void process_run(struct sched *s, const char *dag_id, const char *run_id,
         ts[i].state = ti->state;
         if (!store_ti_state_finished(ti->state))
             all_done = false;
+    }
+    if (tx && store_commit(s->st, &err) < 0) {
+        /* None of this pass's transitions happened: forget what the cache says and redo. */
+        LOG_ERROR("cannot store the transitions of run dag=%s run=%s: %s", dag_id, run_id, err.msg);
+        cache_drop(s, key);
+        mark_dirty_ex(s, dag_id, run_id, true);
+        kick(s);
+        goto out;
     }
     if (!launch_scheduled(s, &run, doc, tasks, ts))
         json_object_set_new(s->waiting, key, json_true());

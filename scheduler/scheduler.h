@@ -122,6 +122,10 @@ struct sched_opts {
     bool no_cron;                 /* do not create scheduled runs (dags test, backfill) */
     const char *wake_file;        /* other processes (the CLI) write it after changing the
                                      store; the scheduler watches it. NULL: none */
+    /* Optional: called on the loop thread when this scheduler finished a run (its state is
+     * stored), so a caller waiting for runs need not poll. */
+    void (*run_finished)(void *ud, const char *dag_id, const char *run_id);
+    void *run_finished_ud;
 };
 
 struct sched;
