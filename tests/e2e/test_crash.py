@@ -46,6 +46,39 @@ class CrashTest(WeirTest):
         for state in ("queued", "running"):
             self.assertEqual(self.w.json("runs", "list", "--state", state)["total_entries"], 0)
 
+    def test_stop_with_waiting_tries(self):
+        """SIGTERM while one try runs and others wait in the executor's queue (forked ahead,
+        waiting for their claim): the running one finishes on its own, the waiting ones
+        exit without running, and after a restart every task ran exactly once."""
+        marks = os.path.join(self.w.tmp, "marks")
+        os.makedirs(marks)
+        tasks = [f'  t{i}: {{run: shell.run, with: {{command: "sleep 1; echo ok >> {marks}/t{i}.done"}}}}'
+                 for i in range(4)]
+        self.w.write_dag("q.yaml", "dag: q\ntasks:\n" + "\n".join(tasks) + "\n")
+        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "1"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "q", "--run-id", "r1", check=0)
+
+        def states():
+            st = self.w.json("runs", "show", "q", "r1")
+            return sorted(ti["state"] for ti in st["task_instances"])
+        self.w.wait_for(lambda: states().count("running") == 1 and states().count("queued") >= 1,
+                        20, 0.05, "one running, others queued")
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        time.sleep(1.5)  # the running try finishes and records itself; nothing else runs
+        self.assertEqual(len(os.listdir(marks)), 1, sorted(os.listdir(marks)))
+        self.assertEqual(states().count("success"), 1, states())
+        self.w.start(log_name="standalone2.log")
+        st = self.w.wait_run("q", "r1", timeout=60)
+        self.assertEqual(st["state"], "success", st)
+        files = sorted(os.listdir(marks))
+        self.assertEqual(files, [f"t{i}.done" for i in range(4)])
+        for f in files:
+            with open(os.path.join(marks, f)) as fh:
+                self.assertEqual(fh.read(), "ok\n", f)
+
 
 if __name__ == "__main__":
     main()
