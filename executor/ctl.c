@@ -42,14 +42,44 @@
 
 /* ---- the two transactions ------------------------------------------------------------ */
 
+static void this_host(char *host, size_t len)
+{
+    if (gethostname(host, len) < 0)
+        snprintf(host, len, "unknown");
+    host[len - 1] = '\0';
+}
+
+int exec__claim_queued(struct store *st, const char *dag_id, const char *run_id,
+                       const char *task_id, int try_number, int pid, struct weir_err *err)
+{
+    char host[256];
+    this_host(host, sizeof host);
+    int64_t now = ts_now_us();
+    struct store_ti_update u = {
+        .to = TI_RUNNING,
+        .set_try_number = true,
+        .try_number = try_number,
+        .set_start_date = true,
+        .start_date = now,
+        .set_end_date = true,
+        .end_date = TS_NONE,
+        .set_heartbeat_at = true,
+        .heartbeat_at = now,
+        .set_hostname = true,
+        .hostname = host,
+        .set_pid = true,
+        .pid = pid,
+    };
+    int rc = store_ti_update(st, dag_id, run_id, task_id, TI_QUEUED, try_number - 1, &u, err);
+    return rc < 0 ? rc : store_xcom_clear(st, dag_id, run_id, task_id, err);
+}
+
 int exec__claim_store(struct store *st, const char *dag_id, const char *run_id,
                       const char *task_id, int try_number, int pid, int *max_tries,
                       struct weir_err *err)
 {
     char host[256];
-    if (gethostname(host, sizeof host) < 0)
-        snprintf(host, sizeof host, "unknown");
-    host[sizeof host - 1] = '\0';
+    this_host(host, sizeof host);
     int64_t now = ts_now_us();
     struct store_ti_update u = {
         .to = TI_RUNNING,
@@ -70,13 +100,9 @@ int exec__claim_store(struct store *st, const char *dag_id, const char *run_id,
     if (rc < 0)
         return rc;
     /* The usual case first: queued at the previous try, as the scheduler left it. */
-    rc = store_ti_update(st, dag_id, run_id, task_id, TI_QUEUED, try_number - 1, &u, err);
-    if (rc == 0) {
-        rc = store_xcom_clear(st, dag_id, run_id, task_id, err);
-        if (rc < 0)
-            goto fail;
+    rc = exec__claim_queued(st, dag_id, run_id, task_id, try_number, pid, err);
+    if (rc == 0)
         return store_commit(st, err);
-    }
     if (rc != -WEIR_ECONFLICT)
         goto fail;
     err_clear(err);

@@ -90,6 +90,11 @@ int exec__finish_store(struct store *st, const char *dag_id, const char *run_id,
                        const char *task_id, int try_number, const struct store_ti_update *u,
                        const char *const *lines, const int64_t *ts, size_t n,
                        struct weir_err *err);
+/* The claim's usual case alone (queued at try N-1 -> running at try N, XComs cleared),
+ * inside the caller's transaction: nothing is rolled back here. -WEIR_ECONFLICT when the
+ * task instance is not queued at try N-1 (then nothing was written). */
+int exec__claim_queued(struct store *st, const char *dag_id, const char *run_id,
+                       const char *task_id, int try_number, int pid, struct weir_err *err);
 json_t *exec__run_to_json(const struct store_run *r);
 int exec__run_from_json(json_t *j, struct store_run *out, struct weir_err *err);
 

@@ -238,6 +238,7 @@ static void start_queued(struct local *ex);
 static void queue_remove(struct local *ex, struct local_proc *p);
 static void held_drop(struct local_proc *p);
 static void held_answer(struct local_proc *p, const char *why);
+static void slot_take(struct local *ex, struct local_proc *p, int64_t timeout_us);
 
 static void proc_exited(struct local_proc *p, int64_t exit_status, int term_signal)
 {
@@ -534,8 +535,16 @@ static json_t *ctl_claim(struct local *ex, json_t *m, const char *dag, const cha
     return ans;
 }
 
+static struct local_proc *proc_find(struct local *ex, const char *dag, const char *run,
+                                    const char *task, int try_number);
+
+/* Records a try's end. When the next try in the queue was forked ahead and its claim is
+ * held, that claim goes into the same transaction (one commit hands the slot over):
+ * *next is then that proc and *next_ans its answer, for the caller to send once the
+ * finishing try is answered. */
 static json_t *ctl_finish(struct local *ex, json_t *m, const char *dag, const char *run,
-                          const char *task, int try_number, int *exit_code)
+                          const char *task, int try_number, int *exit_code,
+                          struct local_proc **next, json_t **next_ans)
 {
     struct weir_err e = {0};
     enum store_ti_state to;
@@ -565,7 +574,34 @@ static json_t *ctl_finish(struct local *ex, json_t *m, const char *dag, const ch
             return ctl_fail(-WEIR_EINVAL, &e);
         }
     }
-    int rc = exec__finish_store(ex->st, dag, run, task, try_number, &u, lines, ts, n, &e);
+    struct local_proc *pa = proc_find(ex, dag, run, task, try_number);
+    struct local_proc *pb = ex->q_head;
+    json_t *jpid = pb && pb->held_req ? json_object_get(pb->held_req, "pid") : NULL;
+    int rc = 1;
+    if (pa && !pa->waiting && pb && pb->waiting && pb->held && json_is_integer(jpid) &&
+        !json_is_true(json_object_get(pb->held_req, "want_run")) &&
+        store_begin(ex->st, NULL) == 0) {
+        rc = n ? store_log_append(ex->st, dag, run, task, try_number, lines, ts, n, &e) : 0;
+        if (rc == 0)
+            rc = store_ti_update(ex->st, dag, run, task, TI_RUNNING, try_number, &u, &e);
+        struct weir_err eb = {0};
+        int rcb = -WEIR_EINTERNAL;
+        if (rc == 0 || rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND)
+            rcb = exec__claim_queued(ex->st, pb->dag_id, pb->run_id, pb->task_id,
+                                     pb->try_number, (int)json_integer_value(jpid), &eb);
+        bool settled = rcb == 0 || rcb == -WEIR_ECONFLICT || rcb == -WEIR_ENOTFOUND;
+        if (settled && store_commit(ex->st, NULL) == 0) {
+            *next = pb;
+            *next_ans = rcb == 0 ? json_pack("{s:b}", "ok", 1) : ctl_fail(rcb, &eb);
+        } else {
+            /* a database error: redo the end alone; the held claim waits for its turn */
+            store_rollback(ex->st);
+            err_clear(&e);
+            rc = 1;
+        }
+    }
+    if (rc == 1)
+        rc = exec__finish_store(ex->st, dag, run, task, try_number, &u, lines, ts, n, &e);
     free(lines);
     free(ts);
     if (rc == 0)
@@ -651,6 +687,8 @@ static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
     struct weir_err e = {0};
     json_t *ans;
     int ended = -1;
+    struct local_proc *next = NULL;
+    json_t *next_ans = NULL;
     if (!op || !dag || !run || !task || !json_is_integer(jtry) || json_integer_value(jtry) < 1) {
         err_set(&e, WEIR_EINVAL, "malformed request");
         ans = ctl_fail(-WEIR_EINVAL, &e);
@@ -665,12 +703,23 @@ static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
         }
         ans = ctl_claim(c->ex, m, dag, run, task, (int)json_integer_value(jtry));
     } else if (strcmp(op, "finish") == 0) {
-        ans = ctl_finish(c->ex, m, dag, run, task, (int)json_integer_value(jtry), &ended);
+        ans = ctl_finish(c->ex, m, dag, run, task, (int)json_integer_value(jtry), &ended, &next,
+                         &next_ans);
     } else {
         err_set(&e, WEIR_EINVAL, "unknown request '%s'", op);
         ans = ctl_fail(-WEIR_EINVAL, &e);
     }
     ctl_send(c, ans);
+    if (next) {
+        /* The slot goes to the try whose claim was made with this end. */
+        struct local *ex = c->ex;
+        queue_remove(ex, next);
+        next->waiting = false;
+        slot_take(ex, next, next->timeout_us);
+        struct ctl_conn *nc = next->held;
+        held_drop(next);
+        ctl_send(nc, next_ans);
+    }
     /* The try's end is recorded: it no longer holds a slot. Its process is only exiting
      * (its exit report is then ignored), so the next try can start meanwhile. */
     if (ended >= 0) {
