@@ -15,11 +15,13 @@
 #define LOG_MODULE "scheduler"
 #include "scheduler/scheduler.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/cron.h"
@@ -58,6 +60,8 @@ struct sched {
     uv_timer_t work, cron, sweep, retry, debounce;
     uv_fs_event_t watch, wake_watch;
     bool watching;
+    struct subwatch *subwatches; /* one per subfolder of the DAG folder */
+    int nsubwatches;
     char *wake_file;
     int open_handles;
     bool closing;
@@ -144,6 +148,7 @@ static void cache_update_ti(struct sched *s, const char *key, struct store_ti *f
 }
 
 static void kick(struct sched *s);
+static void subwatch_sync(struct sched *s);
 static void on_cron(uv_timer_t *t);
 static void on_sweep(uv_timer_t *t);
 static void on_retry(uv_timer_t *t);
@@ -855,6 +860,7 @@ static void do_work(struct sched *s)
     if (s->folder_dirty) {
         s->folder_dirty = false;
         sync_folder(s);
+        subwatch_sync(s);
         json_object_clear(s->docs);
         json_object_clear(s->doc_index);
         s->cron_dirty = s->all_dirty = true;
@@ -940,6 +946,114 @@ static void on_sweep(uv_timer_t *t)
     arm_sweep(s);
 }
 
+/* ---- watching subfolders ---------------------------------------------------------------- */
+
+/* inotify watches one folder, so each subfolder of the DAG folder (the ones the sync reads:
+ * not hidden, up to 8 levels) gets a watch of its own, kept in step after every sync. */
+#define MAX_SUBWATCHES 4096
+
+struct subwatch {
+    uv_fs_event_t h;
+    struct sched *s;
+    char *path;
+    struct subwatch *next;
+    bool seen;
+};
+
+static void on_closed(uv_handle_t *h);
+static void folder_changed(struct sched *s, int status);
+
+static void on_subfolder_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    folder_changed(((struct subwatch *)h->data)->s, status);
+}
+
+static void subwatch_closed(uv_handle_t *h)
+{
+    struct subwatch *w = h->data;
+    struct sched *s = w->s;
+    free(w->path);
+    free(w);
+    h->data = s;
+    on_closed(h); /* the handle counted in open_handles */
+}
+
+static void subwatch_add(struct sched *s, const char *path)
+{
+    for (struct subwatch *w = s->subwatches; w; w = w->next) {
+        if (strcmp(w->path, path) == 0) {
+            w->seen = true;
+            return;
+        }
+    }
+    if (s->nsubwatches >= MAX_SUBWATCHES) {
+        if (s->nsubwatches++ == MAX_SUBWATCHES)
+            LOG_WARN("more than %d subfolders in the dags folder: changes in the others are seen "
+                     "at the next sweep", MAX_SUBWATCHES);
+        return;
+    }
+    struct subwatch *w = xcalloc(1, sizeof *w);
+    w->s = s;
+    w->path = xstrdup(path);
+    w->seen = true;
+    uv_fs_event_init(s->loop, &w->h);
+    w->h.data = w;
+    s->open_handles++;
+    int rc = uv_fs_event_start(&w->h, on_subfolder_event, path, 0);
+    if (rc < 0)
+        LOG_WARN("cannot watch dags subfolder '%s': %s (its changes are seen at the next sweep)",
+                 path, uv_strerror(rc));
+    w->next = s->subwatches;
+    s->subwatches = w;
+    s->nsubwatches++;
+}
+
+static void subwatch_walk(struct sched *s, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, de->d_name);
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && depth < 8) {
+            subwatch_add(s, path);
+            subwatch_walk(s, path, depth + 1);
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
+/* Watches every subfolder there is now, and stops watching the ones that are gone. */
+static void subwatch_sync(struct sched *s)
+{
+    if (!s->watching || s->closing)
+        return;
+    for (struct subwatch *w = s->subwatches; w; w = w->next)
+        w->seen = false;
+    s->nsubwatches = 0;
+    for (struct subwatch *w = s->subwatches; w; w = w->next)
+        s->nsubwatches++;
+    subwatch_walk(s, s->dags_folder, 0);
+    struct subwatch **pp = &s->subwatches;
+    while (*pp) {
+        struct subwatch *w = *pp;
+        if (w->seen) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        s->nsubwatches--;
+        uv_close((uv_handle_t *)&w->h, subwatch_closed);
+    }
+}
+
 static void on_debounce(uv_timer_t *t)
 {
     struct sched *s = t->data;
@@ -947,17 +1061,21 @@ static void on_debounce(uv_timer_t *t)
     kick(s);
 }
 
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+static void folder_changed(struct sched *s, int status)
 {
-    (void)filename;
-    (void)events;
-    struct sched *s = h->data;
     if (status < 0) {
         LOG_WARN("dags folder watch error: %s", uv_strerror(status));
         return;
     }
     /* Editors write in several steps; wait until the burst is over. */
     uv_timer_start(&s->debounce, on_debounce, 100, 0);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    folder_changed(h->data, status);
 }
 
 static void on_wake_file(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -1021,6 +1139,7 @@ struct sched *sched_new(uv_loop_t *loop, struct store *st, const struct sched_op
                      uv_strerror(rc));
         else
             s->watching = true;
+        subwatch_sync(s);
     }
     uv_fs_event_init(loop, &s->wake_watch);
     s->wake_watch.data = s;
@@ -1104,4 +1223,9 @@ void sched_close(struct sched *s)
     uv_close((uv_handle_t *)&s->debounce, on_closed);
     uv_close((uv_handle_t *)&s->watch, on_closed);
     uv_close((uv_handle_t *)&s->wake_watch, on_closed);
+    while (s->subwatches) {
+        struct subwatch *w = s->subwatches;
+        s->subwatches = w->next;
+        uv_close((uv_handle_t *)&w->h, subwatch_closed);
+    }
 }

@@ -58,6 +58,36 @@ class StandaloneTest(WeirTest):
         self.w.wait_for(lambda: self.w.log_text().count("dags folder synced") >= 4, 2.5, 0.05, "delete")
         self.assertEqual(self.w.json("dags", "list")["dags"], [])
 
+    def test_subfolder_changes_without_restart(self):
+        """DAG files in subfolders, existing or made after the start, are watched too."""
+        os.makedirs(os.path.join(self.w.dags, "team", "nested"))
+        self.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, 0.05, "startup")
+        time.sleep(0.3)
+
+        def synced():
+            return self.w.log_text().count("dags folder synced")
+
+        def write(rel, text):
+            with open(os.path.join(self.w.dags, rel), "w") as f:
+                f.write(text)
+
+        n = synced()
+        write("team/nested/two.yaml", TWO)
+        self.w.wait_for(lambda: synced() > n, 2.5, 0.05, "a file in an existing subfolder")
+        n = synced()
+        os.makedirs(os.path.join(self.w.dags, "later"))
+        self.w.wait_for(lambda: synced() > n, 2.5, 0.05, "a new subfolder")
+        time.sleep(0.3)
+        n = synced()
+        write("later/three.yaml", TWO.replace("dag: two", "dag: three"))
+        self.w.wait_for(lambda: synced() > n, 2.5, 0.05, "a file in a subfolder made after the start")
+        n = synced()
+        os.unlink(os.path.join(self.w.dags, "team", "nested", "two.yaml"))
+        self.w.wait_for(lambda: synced() > n, 2.5, 0.05, "a file deleted in a subfolder")
+        ids = sorted(d["dag_id"] for d in self.w.json("dags", "list")["dags"])
+        self.assertEqual(ids, ["three"])
+
     def test_paused_dag_does_not_run_until_unpaused(self):
         self.w.write_dag("two.yaml", TWO)
         self.start()
