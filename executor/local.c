@@ -724,8 +724,16 @@ static void ctl_handle(struct ctl_conn *c, const char *text, size_t len)
      * (its exit report is then ignored), so the next try can start meanwhile. */
     if (ended >= 0) {
         struct local_proc *p = proc_find(c->ex, dag, run, task, (int)json_integer_value(jtry));
-        if (p && !p->waiting)
+        if (p && !p->waiting) {
             proc_exited(p, ended, 0);
+        } else if (!p && !c->ex->closing && c->ex->done) {
+            /* A try this executor no longer tracks (its fork server died and left it
+             * running): the scheduler hears of its end now rather than at the next sweep. */
+            struct exec_event ev = {.dag_id = dag, .run_id = run, .task_id = task,
+                                    .try_number = (int)json_integer_value(jtry),
+                                    .exit_status = ended};
+            c->ex->done(c->ex->ud, &ev);
+        }
     }
     json_decref(m);
 }

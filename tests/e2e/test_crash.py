@@ -79,6 +79,51 @@ class CrashTest(WeirTest):
             with open(os.path.join(marks, f)) as fh:
                 self.assertEqual(fh.read(), "ok\n", f)
 
+    def test_fork_server_killed(self):
+        """kill -9 of the fork server while one try runs and others wait for a slot (forked
+        ahead, holding their claims): the running try still records its end through the
+        executor, the waiting ones are told not to run and are started with exec instead,
+        and every task runs exactly once."""
+        marks = os.path.join(self.w.tmp, "marks")
+        os.makedirs(marks)
+        tasks = [f'  t{i}: {{run: shell.run, with: {{command: "sleep 0.7; echo ok >> {marks}/t{i}.done"}}}}'
+                 for i in range(4)]
+        self.w.write_dag("f.yaml", "dag: f\ntasks:\n" + "\n".join(tasks) + "\n")
+        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "1"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "f", "--run-id", "r1", check=0)
+
+        def states():
+            st = self.w.json("runs", "show", "f", "r1")
+            return sorted(ti["state"] for ti in st["task_instances"])
+        self.w.wait_for(lambda: states().count("running") == 1 and states().count("queued") >= 1,
+                        20, 0.05, "one running, others queued")
+        server = None
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            rest = stat[stat.rindex(")") + 2:].split()
+            if int(rest[1]) == p.pid and "fork-serve" in stat[:stat.rindex(")")]:
+                server = int(pid)
+        self.assertIsNotNone(server, "no fork server child of the standalone process")
+        os.kill(server, signal.SIGKILL)
+        st = self.w.wait_run("f", "r1", timeout=60)
+        self.assertEqual(st["state"], "success", st)
+        files = sorted(os.listdir(marks))
+        self.assertEqual(files, [f"t{i}.done" for i in range(4)])
+        for f in files:
+            with open(os.path.join(marks, f)) as fh:
+                self.assertEqual(fh.read(), "ok\n", f)
+        self.assertIn("fork server exited", self.w.log_text())
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+
 
 if __name__ == "__main__":
     main()
