@@ -14,8 +14,10 @@
  * says there was one, so a first load never scans the table), inserts the staged rows and
  * replaces the ledger row. A retry or a rerun of the same logical date therefore replaces
  * its rows instead of adding them again, and a failure at any point leaves the table as it
- * was. Processes of this plugin take an exclusive lock (flock on "<folder>.lock") around
- * their use of a database, since the engine does not lock between processes. */
+ * was. The engine locks a database per statement and transaction (docs/warehouse.md,
+ * Concurrency); on top of that, tasks of this plugin take an exclusive lock (flock on
+ * "<folder>.lock") around their whole use of a database, so one task's staging table,
+ * ledger check and load are never interleaved with another task's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
