@@ -144,6 +144,21 @@
  * launch) are found through an index instead of every task instance the DAG ever had. */
 #define V3 "CREATE INDEX task_instance_dag_state ON task_instance (dag_id, state);\n"
 
+/* Version 4: the task instance indexes cover only the active states. The scheduler asks
+ * them only about queued and running task instances (max_active_tasks, pools); indexing
+ * every state made each transition move entries in three indexes that grow with the whole
+ * history, a good part of the pages every commit writes. The zombie check finds running
+ * and queued task instances through the active runs (dag_run's state index, then the
+ * primary key). */
+#define V4                                                                                    \
+    "DROP INDEX task_instance_state;\n"                                                       \
+    "DROP INDEX task_instance_pool_state;\n"                                                  \
+    "DROP INDEX task_instance_dag_state;\n"                                                   \
+    "CREATE INDEX task_instance_pool_active ON task_instance (pool, state)"                  \
+    " WHERE state IN ('queued', 'running');\n"                                                \
+    "CREATE INDEX task_instance_dag_active ON task_instance (dag_id, state)"                  \
+    " WHERE state IN ('queued', 'running');\n"
+
 struct migration {
     const char *sqlite;
     const char *pg;
@@ -153,6 +168,7 @@ static const struct migration migrations[] = {
     { V1(SQLITE_ID), V1(PG_ID) },
     { V2, V2 },
     { V3, V3 },
+    { V4, V4 },
 };
 
 int store__migration_count(void)
