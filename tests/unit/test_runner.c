@@ -62,13 +62,17 @@ static const char doc_json[] =
     " \"printf 'a\\\\377b\\\\n'\"}},"
     "  {\"task_id\": \"bg\", \"run\": \"shell.run\", \"with\": {\"command\":"
     " \"sleep 3 & echo started\"}},"
-    "  {\"task_id\": \"long\", \"run\": \"shell.run\", \"with\": {\"command\": \"sleep 30\"},"
+    "  {\"task_id\": \"scratch\", \"run\": \"shell.run\", \"with\": {\"command\":"
+    " \"mkdir sub && echo x > sub/f && echo y > g && pwd\"}},"
+    "  {\"task_id\": \"scratch0\", \"run\": \"shell.run\", \"with\": {\"command\": \"pwd\"}},"
+    " {\"task_id\": \"long\", \"run\": \"shell.run\", \"with\": {\"command\": \"sleep 30\"},"
     "   \"retries\": 1, \"retry_delay\": 1}"
     " ]}";
 
 static const char *const task_ids[] = { "ok",     "flaky",  "skip",  "tmpl", "badtmpl", "badparam",
                                         "noop",   "secret", "slow",  "long", "envcwd",  "noenv",
-                                        "badcwd", "skip3",  "bytes", "bg" };
+                                        "badcwd", "skip3",  "bytes", "bg", "scratch",
+                                        "scratch0" };
 
 static int setup(void **state)
 {
@@ -197,6 +201,27 @@ static void assert_log_has(const char *run_id, const char *task, int try_number,
     if (!strstr(s, needle))
         fail_msg("log of %s try %d lacks '%s':\n%s", task, try_number, needle, s);
     free(s);
+}
+
+/* Each try runs in a scratch folder of its own, removed when the try ends, whether the
+ * command left files in it or not. */
+static void test_scratch_folder_removed(void **state)
+{
+    (void)state;
+    make_run("r_scratch", NULL);
+    struct weir_err err = { 0 };
+    const char *tasks[] = { "scratch", "scratch0" };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(run_task("r_scratch", tasks[i], 1, &err), EXEC_EXIT_SUCCESS);
+        json_t *v = NULL;
+        assert_int_equal(store_xcom_get(st, "rd", "r_scratch", tasks[i], "return_value", &v, &err),
+                         0);
+        const char *wd = json_string_value(v);
+        assert_non_null(wd);
+        assert_non_null(strstr(wd, "weir-try-"));
+        assert_int_equal(access(wd, F_OK), -1); /* gone, files and all */
+        json_decref(v);
+    }
 }
 
 static void test_success(void **state)
@@ -468,7 +493,8 @@ static void test_lost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_success),      cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_success),
+        cmocka_unit_test(test_scratch_folder_removed),      cmocka_unit_test(test_retries),
         cmocka_unit_test(test_templates),    cmocka_unit_test(test_secret_masked),
         cmocka_unit_test(test_shell_params), cmocka_unit_test(test_heartbeat),
         cmocka_unit_test(test_test_mode),    cmocka_unit_test(test_cancel_by_signal),
