@@ -26,6 +26,7 @@
 #include "executor/executor_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,18 +43,29 @@
 
 /* ---- the two transactions ------------------------------------------------------------ */
 
-static void this_host(char *host, size_t len)
+static char host_name[256];
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void)
 {
-    if (gethostname(host, len) < 0)
-        snprintf(host, len, "unknown");
-    host[len - 1] = '\0';
+    if (gethostname(host_name, sizeof host_name) < 0)
+        snprintf(host_name, sizeof host_name, "unknown");
+    host_name[sizeof host_name - 1] = '\0';
 }
 
-int exec__claim_queued(struct store *st, const char *dag_id, const char *run_id,
-                       const char *task_id, int try_number, int pid, struct weir_err *err)
+/* This host's name, looked up once per process (the claim is on every try's path). */
+static const char *this_host(void)
 {
-    char host[256];
-    this_host(host, sizeof host);
+    pthread_once(&host_once, host_init);
+    return host_name;
+}
+
+/* CAS `from` at try N-1 -> running at try N for `pid` of `host`, then the XComs cleared;
+ * inside the caller's transaction. */
+static int claim_from(struct store *st, const char *dag_id, const char *run_id,
+                      const char *task_id, int try_number, int pid, const char *host,
+                      enum store_ti_state from, struct weir_err *err)
+{
     int64_t now = ts_now_us();
     struct store_ti_update u = {
         .to = TI_RUNNING,
@@ -70,37 +82,27 @@ int exec__claim_queued(struct store *st, const char *dag_id, const char *run_id,
         .set_pid = true,
         .pid = pid,
     };
-    int rc = store_ti_update(st, dag_id, run_id, task_id, TI_QUEUED, try_number - 1, &u, err);
+    int rc = store_ti_update(st, dag_id, run_id, task_id, (int)from, try_number - 1, &u, err);
     return rc < 0 ? rc : store_xcom_clear(st, dag_id, run_id, task_id, err);
+}
+
+int exec__claim_queued(struct store *st, const char *dag_id, const char *run_id,
+                       const char *task_id, int try_number, int pid, struct weir_err *err)
+{
+    return claim_from(st, dag_id, run_id, task_id, try_number, pid, this_host(), TI_QUEUED,
+                      err);
 }
 
 int exec__claim_store(struct store *st, const char *dag_id, const char *run_id,
                       const char *task_id, int try_number, int pid, int *max_tries,
                       struct weir_err *err)
 {
-    char host[256];
-    this_host(host, sizeof host);
-    int64_t now = ts_now_us();
-    struct store_ti_update u = {
-        .to = TI_RUNNING,
-        .set_try_number = true,
-        .try_number = try_number,
-        .set_start_date = true,
-        .start_date = now,
-        .set_end_date = true,
-        .end_date = TS_NONE,
-        .set_heartbeat_at = true,
-        .heartbeat_at = now,
-        .set_hostname = true,
-        .hostname = host,
-        .set_pid = true,
-        .pid = pid,
-    };
+    const char *host = this_host();
     int rc = store_begin(st, err);
     if (rc < 0)
         return rc;
     /* The usual case first: queued at the previous try, as the scheduler left it. */
-    rc = exec__claim_queued(st, dag_id, run_id, task_id, try_number, pid, err);
+    rc = claim_from(st, dag_id, run_id, task_id, try_number, pid, host, TI_QUEUED, err);
     if (rc == 0)
         return store_commit(st, err);
     if (rc != -WEIR_ECONFLICT)
@@ -128,13 +130,10 @@ int exec__claim_store(struct store *st, const char *dag_id, const char *run_id,
                      task_id, run_id, store_ti_state_name(from), cur_try, try_number - 1);
         goto fail;
     }
-    rc = store_ti_update(st, dag_id, run_id, task_id, (int)from, try_number - 1, &u, err);
+    rc = claim_from(st, dag_id, run_id, task_id, try_number, pid, host, from, err);
     if (rc == -WEIR_ECONFLICT)
         err_prefix(err, "task instance '%s' of run '%s' try %d was claimed by someone else",
                    task_id, run_id, try_number);
-    if (rc < 0)
-        goto fail;
-    rc = store_xcom_clear(st, dag_id, run_id, task_id, err);
     if (rc < 0)
         goto fail;
     return store_commit(st, err);

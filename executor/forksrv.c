@@ -8,8 +8,9 @@
  *
  * Protocol, one line each way, fields separated by tabs (ids never hold tabs or newlines:
  * the executor checks):
- *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version> [<max_tries>
- *                        <run as compact JSON>]   (the last two: hints for the try)
+ *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version> <max_tries>
+ *                        <run as compact JSON>   (the last two are hints: 0 and empty when
+ *                        unknown)
  * The server keeps the parsed DAG doc of each version it was asked about (read once, with a
  * connection it closes before forking): children inherit it and skip
  * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
@@ -96,8 +97,8 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
     struct exec_task_opts o = {.dag_id = f[2], .run_id = f[3], .task_id = f[4],
                                .try_number = (int)try_number, .heartbeat_us = hb_us,
                                .store_url = store_url, .doc = doc, .doc_version = version,
-                               .ctl = ctl, .max_tries = f[7] ? (int)strtol(f[7], NULL, 10) : 0,
-                               .run_json = f[8] && *f[8] ? f[8] : NULL};
+                               .ctl = ctl, .max_tries = (int)strtol(f[7], NULL, 10),
+                               .run_json = *f[8] ? f[8] : NULL};
     int rc = exec_task_run(st, reg, &o, &err);
     if (rc < 0) {
         LOG_ERROR("try did not start dag=%s run=%s task=%s try=%ld: %s", f[2], f[3], f[4],
@@ -220,7 +221,7 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
                     break;
                 *tab = '\0';
             }
-            if (nf >= 7 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
+            if (nf == 9 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
                 long id = strtol(f[1], NULL, 10);
                 int64_t version = strtoll(f[6], NULL, 10);
                 json_t *doc = version > 0 ? doc_get(store_url, docs, f[2], version) : NULL;

@@ -130,21 +130,44 @@ static struct store *runner_st(struct runner *r)
 
 /* ---- log lines --------------------------------------------------------------------- */
 
+/* A batch of log lines taken out of the pending list. */
+struct batch {
+    char **lines;
+    int64_t *ts;
+    size_t n;
+};
+
+/* Takes every pending line (caller holds flush_mu, so batches reach the store in order). */
+static struct batch batch_take(struct runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    struct batch b = { r->pend, r->pend_ts, r->npend };
+    r->pend = NULL;
+    r->pend_ts = NULL;
+    r->npend = r->cap = 0;
+    pthread_cond_broadcast(&r->cv); /* wakes a main thread waiting for room */
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->lines[i]);
+    free(b->lines);
+    free(b->ts);
+}
+
 /* Writes the pending batch with `st` (NULL: the main connection). Caller holds neither
  * lock. */
 static void flush_with(struct runner *r, struct store *st)
 {
     bool main_conn = st == NULL;
     pthread_mutex_lock(&r->flush_mu);
-    pthread_mutex_lock(&r->mu);
-    char **lines = r->pend;
-    int64_t *ts = r->pend_ts;
-    size_t n = r->npend;
-    r->pend = NULL;
-    r->pend_ts = NULL;
-    r->npend = r->cap = 0;
-    pthread_cond_broadcast(&r->cv); /* wakes a main thread waiting for room */
-    pthread_mutex_unlock(&r->mu);
+    struct batch b = batch_take(r);
+    char **lines = b.lines;
+    int64_t *ts = b.ts;
+    size_t n = b.n;
     if (n) {
         struct weir_err e = { 0 };
         int rc = -WEIR_EUNAVAIL;
@@ -168,10 +191,7 @@ static void flush_with(struct runner *r, struct store *st)
         }
     }
     pthread_mutex_unlock(&r->flush_mu);
-    for (size_t i = 0; i < n; i++)
-        free(lines[i]);
-    free(lines);
-    free(ts);
+    batch_free(&b);
 }
 
 /* Replaces every byte that is not part of valid UTF-8 by '?', in place: child output is
@@ -1023,20 +1043,10 @@ static int finish(struct runner *r, json_t *task, int result, struct weir_err *e
      * thread is stopped and what it has not flushed goes into the same transaction. */
     bg_join(r);
     pthread_mutex_lock(&r->flush_mu);
-    pthread_mutex_lock(&r->mu);
-    char **lines = r->pend;
-    int64_t *ts = r->pend_ts;
-    size_t n = r->npend;
-    r->pend = NULL;
-    r->pend_ts = NULL;
-    r->npend = r->cap = 0;
-    pthread_mutex_unlock(&r->mu);
-    int rc = record_end(r, &u, lines, ts, n, err);
+    struct batch b = batch_take(r);
+    int rc = record_end(r, &u, b.lines, b.ts, b.n, err);
     pthread_mutex_unlock(&r->flush_mu);
-    for (size_t i = 0; i < n; i++)
-        free(lines[i]);
-    free(lines);
-    free(ts);
+    batch_free(&b);
     if (rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND) {
         LOG_WARN("task instance left running before the try ended, result not recorded "
                  "dag=%s run=%s task=%s try=%d",

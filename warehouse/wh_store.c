@@ -2085,6 +2085,24 @@ static int topn_cand_row(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Restores the min-heap order of h[0..n) after h[0] changed. */
+static void heap_sift_down_min(int64_t *h, size_t n)
+{
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l] < h[m])
+            m = l;
+        if (r < n && h[r] < h[m])
+            m = r;
+        if (m == i)
+            break;
+        int64_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
 static void heap_push_min(int64_t *h, size_t *n, size_t cap, int64_t x)
 {
     if (*n < cap) {
@@ -2101,19 +2119,7 @@ static void heap_push_min(int64_t *h, size_t *n, size_t cap, int64_t x)
     if (x <= h[0])
         return;
     h[0] = x;
-    for (size_t i = 0;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < cap && h[l] < h[m])
-            m = l;
-        if (r < cap && h[r] < h[m])
-            m = r;
-        if (m == i)
-            break;
-        int64_t t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
+    heap_sift_down_min(h, cap);
 }
 
 /* Top-N candidates by the granule directory, read best granules first. Granules are
@@ -2249,19 +2255,7 @@ bool wh__table_topn_rows(struct wh_q *q, struct wh_table *t, int c, bool desc, b
                 /* Keep the k - nnull best: drop the heap's smallest until it fits. */
                 while (hn > k - nnull) {
                     heap[0] = heap[--hn];
-                    for (size_t i = 0;;) {
-                        size_t l = 2 * i + 1, rr = l + 1, m = i;
-                        if (l < hn && heap[l] < heap[m])
-                            m = l;
-                        if (rr < hn && heap[rr] < heap[m])
-                            m = rr;
-                        if (m == i)
-                            break;
-                        int64_t tmp = heap[i];
-                        heap[i] = heap[m];
-                        heap[m] = tmp;
-                        i = m;
-                    }
+                    heap_sift_down_min(heap, hn);
                 }
             }
             full = hn > 0;

@@ -46,32 +46,28 @@ class CrashTest(WeirTest):
         for state in ("queued", "running"):
             self.assertEqual(self.w.json("runs", "list", "--state", state)["total_entries"], 0)
 
-    def test_stop_with_waiting_tries(self):
-        """SIGTERM while one try runs and others wait in the executor's queue (forked ahead,
-        waiting for their claim): the running one finishes on its own, the waiting ones
-        exit without running, and after a restart every task ran exactly once."""
+    def start_one_running_others_waiting(self, dag, sleep):
+        """Four tasks at parallelism 1, triggered; returns once one runs and the others
+        wait in the executor's queue (forked ahead, holding their claims)."""
         marks = os.path.join(self.w.tmp, "marks")
         os.makedirs(marks)
-        tasks = [f'  t{i}: {{run: shell.run, with: {{command: "sleep 1; echo ok >> {marks}/t{i}.done"}}}}'
+        tasks = [f'  t{i}: {{run: shell.run, with: {{command: "sleep {sleep}; echo ok >> {marks}/t{i}.done"}}}}'
                  for i in range(4)]
-        self.w.write_dag("q.yaml", "dag: q\ntasks:\n" + "\n".join(tasks) + "\n")
+        self.w.write_dag(f"{dag}.yaml", f"dag: {dag}\ntasks:\n" + "\n".join(tasks) + "\n")
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "1"
         p = self.w.start()
         self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
-        self.w.run("dags", "trigger", "q", "--run-id", "r1", check=0)
+        self.w.run("dags", "trigger", dag, "--run-id", "r1", check=0)
 
         def states():
-            st = self.w.json("runs", "show", "q", "r1")
+            st = self.w.json("runs", "show", dag, "r1")
             return sorted(ti["state"] for ti in st["task_instances"])
         self.w.wait_for(lambda: states().count("running") == 1 and states().count("queued") >= 1,
                         20, 0.05, "one running, others queued")
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=20)
-        time.sleep(1.5)  # the running try finishes and records itself; nothing else runs
-        self.assertEqual(len(os.listdir(marks)), 1, sorted(os.listdir(marks)))
-        self.assertEqual(states().count("success"), 1, states())
-        self.w.start(log_name="standalone2.log")
-        st = self.w.wait_run("q", "r1", timeout=60)
+        return p, marks, states
+
+    def assert_each_ran_once(self, dag, marks):
+        st = self.w.wait_run(dag, "r1", timeout=60)
         self.assertEqual(st["state"], "success", st)
         files = sorted(os.listdir(marks))
         self.assertEqual(files, [f"t{i}.done" for i in range(4)])
@@ -79,26 +75,24 @@ class CrashTest(WeirTest):
             with open(os.path.join(marks, f)) as fh:
                 self.assertEqual(fh.read(), "ok\n", f)
 
-    def test_fork_server_killed(self):
-        """kill -9 of the fork server while one try runs and others wait for a slot (forked
-        ahead, holding their claims): the running try still records its end through the
-        executor, the waiting ones are told not to run and are started with exec instead,
-        and every task runs exactly once."""
-        marks = os.path.join(self.w.tmp, "marks")
-        os.makedirs(marks)
-        tasks = [f'  t{i}: {{run: shell.run, with: {{command: "sleep 0.7; echo ok >> {marks}/t{i}.done"}}}}'
-                 for i in range(4)]
-        self.w.write_dag("f.yaml", "dag: f\ntasks:\n" + "\n".join(tasks) + "\n")
-        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "1"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
-        self.w.run("dags", "trigger", "f", "--run-id", "r1", check=0)
+    def test_stop_with_waiting_tries(self):
+        """SIGTERM while one try runs and others wait in the executor's queue: the running
+        one finishes on its own, the waiting ones exit without running, and after a
+        restart every task ran exactly once."""
+        p, marks, states = self.start_one_running_others_waiting("q", 1)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        time.sleep(1.5)  # the running try finishes and records itself; nothing else runs
+        self.assertEqual(len(os.listdir(marks)), 1, sorted(os.listdir(marks)))
+        self.assertEqual(states().count("success"), 1, states())
+        self.w.start(log_name="standalone2.log")
+        self.assert_each_ran_once("q", marks)
 
-        def states():
-            st = self.w.json("runs", "show", "f", "r1")
-            return sorted(ti["state"] for ti in st["task_instances"])
-        self.w.wait_for(lambda: states().count("running") == 1 and states().count("queued") >= 1,
-                        20, 0.05, "one running, others queued")
+    def test_fork_server_killed(self):
+        """kill -9 of the fork server while one try runs and others wait for a slot: the
+        running try still records its end through the executor, the waiting ones are told
+        not to run and are started with exec instead, and every task runs exactly once."""
+        p, marks, _ = self.start_one_running_others_waiting("f", 0.7)
         server = None
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -113,17 +107,10 @@ class CrashTest(WeirTest):
                 server = int(pid)
         self.assertIsNotNone(server, "no fork server child of the standalone process")
         os.kill(server, signal.SIGKILL)
-        st = self.w.wait_run("f", "r1", timeout=60)
-        self.assertEqual(st["state"], "success", st)
-        files = sorted(os.listdir(marks))
-        self.assertEqual(files, [f"t{i}.done" for i in range(4)])
-        for f in files:
-            with open(os.path.join(marks, f)) as fh:
-                self.assertEqual(fh.read(), "ok\n", f)
+        self.assert_each_ran_once("f", marks)
         self.assertIn("fork server exited", self.w.log_text())
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=20)
-
 
 if __name__ == "__main__":
     main()
