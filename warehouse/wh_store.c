@@ -1784,6 +1784,13 @@ static void prune_column(struct wh_q *q, const char *path, const struct wh_prune
 
 /* Reads the wanted columns of the granules keep[p] marks (all of part p when keep[p] is
  * NULL; none when kept[p] is 0 and keep[p] set); parts with use_part false are skipped. */
+/* The file of column `c` in part `p` of `t`. */
+static char *col_path(struct wh_q *q, const struct wh_table *t, size_t p, int c)
+{
+    return arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema, t->name,
+                        (unsigned long long)t->parts[p].id, c);
+}
+
 static struct wh_rel *scan_kept(struct wh_q *q, struct wh_table *t, const bool *want,
                                 const char *qual, const bool *use_part, uint8_t **keep,
                                 const uint64_t *kept)
@@ -1804,8 +1811,7 @@ static struct wh_rel *scan_kept(struct wh_q *q, struct wh_table *t, const bool *
         for (size_t p = 0; p < t->nparts; p++) {
             if ((use_part && !use_part[p]) || (keep[p] && !kept[p]))
                 continue;
-            char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema,
-                                      t->name, (unsigned long long)t->parts[p].id, c);
+            char *path = col_path(q, t, p, c);
             read_column(q, path, r->cols[c], at, t->parts[p].rows, keep[p], kept[p], &dm);
             at += kept[p];
         }
@@ -1838,8 +1844,7 @@ static struct wh_rel *scan_parts(struct wh_q *q, struct wh_table *t, const bool 
                     has |= pr[k].col == c;
                 if (!has)
                     continue;
-                char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema,
-                                          t->name, (unsigned long long)t->parts[p].id, c);
+                char *path = col_path(q, t, p, c);
                 prune_column(q, path, pr, npr, c, keep[p], ngran);
             }
             kept[p] = 0;
@@ -1951,8 +1956,7 @@ struct wh_rel *wh__table_scan_topn(struct wh_q *q, struct wh_table *t, const boo
     bool ok = true;
     for (size_t p = 0; p < t->nparts && ok; p++) {
         struct col_hdr h;
-        char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema, t->name,
-                                  (unsigned long long)t->parts[p].id, c);
+        char *path = col_path(q, t, p, c);
         struct gran *d = read_dir(q, path, &h);
         size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
         if (!d || h.ngran != ngran) {
@@ -2139,8 +2143,7 @@ bool wh__table_topn_rows(struct wh_q *q, struct wh_table *t, int c, bool desc, b
     uint64_t base = 0;
     for (size_t p = 0; p < t->nparts; p++) {
         struct col_hdr h;
-        char *path = arena_printf(q->a, "%s/%s/%s/p%llu/c%d.col", q->db->dir, t->schema, t->name,
-                                  (unsigned long long)t->parts[p].id, c);
+        char *path = col_path(q, t, p, c);
         struct gran *d = read_dir(q, path, &h);
         size_t ngran = (t->parts[p].rows + WH_GRANULE - 1) / WH_GRANULE;
         if (!d || h.ngran != ngran) {
