@@ -197,7 +197,9 @@ static int runtime_start(struct runtime *rt, struct cli_env *e, const struct sch
     rt->parallelism = par;
     struct exec_local_opts lo = {.weir_exe = e->exe, .parallelism = par,
                                  .fork_server = cfg_bool(e->cfg, "executor", "fork_server"),
-                                 .store = e->st};
+                                 .store = e->st,
+                                 .heartbeat_us = cfg_int(e->cfg, "scheduler", "heartbeat_interval") *
+                                                 TS_US_PER_SEC};
     rt->ex = exec_local_new(&rt->loop, &lo, on_exec_done, rt, err);
     if (!rt->ex)
         return -(err && err->code ? err->code : WEIR_EINTERNAL);

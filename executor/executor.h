@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 struct weir_err;
@@ -94,6 +95,12 @@ struct exec_task_opts {
      * (exec__run_to_json) and the task instance's max_tries (0: unknown). */
     const char *run_json;
     int max_tries;
+    /* Optional: a scratch folder lent by the fork server (process `workdir_owner`, the
+     * try's parent), empty and private, used instead of making one. The try leaves it empty
+     * for the next try (or removes it if its parent is no longer the owner). NULL: the try
+     * makes its own and removes it. */
+    const char *workdir;
+    pid_t workdir_owner;
 };
 
 /* Exit codes of `weir tasks run` (what exec_task_run returns when the try ran). The store
@@ -180,7 +187,9 @@ struct exec_local_opts {
      * it (one round trip each on a local socket) instead of each opening a connection of
      * its own; a try whose executor is gone records them itself. Borrowed: it must outlive
      * the executor. */
-    struct store *store;
+    struct store *store;    /* With `store`: how often the executor writes the heartbeats of the tries it forked
+     * (0: 5 s), so that a short try needs no heartbeat thread (docs/architecture.md). */
+    int64_t heartbeat_us;
 };
 
 /* Creates a local executor on `loop` (the caller runs the loop). `done` is called on the

@@ -109,4 +109,11 @@ json_t *exec__ctl_call(int fd, json_t *req);
 /* The control socket name of a local executor, NULL when it has none (for tests). */
 const char *exec__local_ctl_name(const struct exec *ex);
 
+/* Scratch folders (workdir.c). New: a fresh private folder under $TMPDIR (or /tmp), NULL
+ * with errno set. Reusable: still a private directory of ours (not a link, mode 0700) and
+ * empty. Remove: the folder and anything in it. */
+char *exec__workdir_new(void);
+bool exec__workdir_reusable(const char *dir);
+void exec__workdir_remove(const char *dir);
+
 #endif

@@ -17,9 +17,14 @@
  *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
  * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
  * running children alone: they finish and record their state; the next scheduler adopts
- * them. */
+ * them.
+ *
+ * Scratch folders: the server lends each child a folder and takes it back when the child
+ * has exited, if it is still private and empty (workdir.c); the children of a server that
+ * is gone remove theirs. Folders left free when the server exits are removed. */
 #define LOG_MODULE "executor"
 #include "executor/executor.h"
+#include "executor/executor_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +47,36 @@
 struct child {
     pid_t pid;
     long id;
+    char *workdir; /* lent to the child, or NULL */
 };
+
+/* Scratch folders ready to lend: empty and private, checked when they came back. */
+struct pool {
+    char **dirs;
+    size_t n, cap;
+};
+
+static char *pool_take(struct pool *p)
+{
+    return p->n ? p->dirs[--p->n] : exec__workdir_new();
+}
+
+/* A folder back from an exited child: kept when it can be lent again, else removed. */
+static void pool_give(struct pool *p, char *dir)
+{
+    if (!dir)
+        return;
+    if (!exec__workdir_reusable(dir) || p->n >= 256) {
+        exec__workdir_remove(dir);
+        free(dir);
+        return;
+    }
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->dirs = xrealloc(p->dirs, p->cap * sizeof *p->dirs);
+    }
+    p->dirs[p->n++] = dir;
+}
 
 static int sig_pipe[2] = {-1, -1};
 
@@ -67,7 +101,8 @@ static void reply(const char *what, long a, long b, long c)
 
 /* In the child: become a session, drop the server's plumbing, run the try. Never returns. */
 static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
-                      const char *ctl, char **f, json_t *doc, int64_t version)
+                      const char *ctl, char **f, json_t *doc, int64_t version,
+                      const char *workdir, pid_t server)
 {
     setsid();
     signal(SIGCHLD, SIG_DFL);
@@ -98,7 +133,8 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
                                .try_number = (int)try_number, .heartbeat_us = hb_us,
                                .store_url = store_url, .doc = doc, .doc_version = version,
                                .ctl = ctl, .max_tries = (int)strtol(f[7], NULL, 10),
-                               .run_json = *f[8] ? f[8] : NULL};
+                               .run_json = *f[8] ? f[8] : NULL,
+                               .workdir = workdir, .workdir_owner = server};
     int rc = exec_task_run(st, reg, &o, &err);
     if (rc < 0) {
         LOG_ERROR("try did not start dag=%s run=%s task=%s try=%ld: %s", f[2], f[3], f[4],
@@ -170,6 +206,8 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
     signal(SIGINT, SIG_IGN);
     struct child *kids = NULL;
     size_t nkids = 0, cap = 0;
+    struct pool pool = {0};
+    pid_t self = getpid();
     char buf[MAX_LINE];
     size_t used = 0;
     bool eof = false;
@@ -194,6 +232,7 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
                     reply("EXITED", kids[i].id,
                           WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                    pool_give(&pool, kids[i].workdir);
                     kids[i] = kids[--nkids];
                     break;
                 }
@@ -230,12 +269,16 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
                     json_object_get(json_object_get(doc, "tasks"), f[4]), "run"));
                 if (ref)
                     exec_plugins_find(reg, ref, NULL);
+                /* NULL (cannot make one): the child tries itself and reports the error */
+                char *wd = pool_take(&pool);
                 fflush(NULL);
                 pid_t pid = fork();
                 if (pid == 0)
-                    run_child(reg, store_url, hb_us, ctl, f, doc, version);
+                    run_child(reg, store_url, hb_us, ctl, f, doc, version, wd, self);
                 if (pid < 0) {
-                    reply("FAILED", id, errno, 0);
+                    int e = errno;
+                    pool_give(&pool, wd);
+                    reply("FAILED", id, e, 0);
                 } else {
                     if (nkids == cap) {
                         cap = cap ? cap * 2 : 64;
@@ -243,6 +286,7 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
                     }
                     kids[nkids].pid = pid;
                     kids[nkids].id = id;
+                    kids[nkids].workdir = wd;
                     nkids++;
                     reply("STARTED", id, pid, 0);
                 }
@@ -256,7 +300,15 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
         if (used == sizeof buf - 1)
             used = 0; /* an absurdly long line: drop it */
     }
+    /* Children still running keep their folders (they remove them: we are gone). */
+    for (size_t i = 0; i < nkids; i++)
+        free(kids[i].workdir);
     free(kids);
+    for (size_t i = 0; i < pool.n; i++) {
+        exec__workdir_remove(pool.dirs[i]);
+        free(pool.dirs[i]);
+    }
+    free(pool.dirs);
     json_decref(docs);
     return 0;
 }

@@ -31,6 +31,7 @@
 #include "store/store.h"
 
 #define DEFAULT_KILL_GRACE_US (5 * INT64_C(1000000))
+#define DEFAULT_HEARTBEAT_US  (5 * INT64_C(1000000))
 
 struct local;
 
@@ -90,8 +91,13 @@ struct local {
     uv_pipe_t ctl_srv;
     bool ctl_on;
     char ctl_name[80];
-    int ctl_handles;          /* server + connections not yet closed */
+    int ctl_handles;          /* server + connections + heartbeat timer not yet closed */
     struct ctl_conn *conns;
+    /* Heartbeats of the forked tries, written here: such a try starts no thread of its own
+     * unless it runs long enough to need one (runner.c, bg_poke). */
+    uv_timer_t hb_timer;
+    bool hb_on;
+    int64_t heartbeat_us;
 };
 
 /* One connected try. */
@@ -818,6 +824,8 @@ static void ctl_srv_closed(uv_handle_t *h)
     local_maybe_free(ex);
 }
 
+static void on_hb_timer(uv_timer_t *t);
+
 /* Listens on a fresh abstract socket name; without it, tries record everything themselves. */
 static void ctl_start(struct local *ex)
 {
@@ -846,10 +854,69 @@ static void ctl_start(struct local *ex)
         return;
     }
     ex->ctl_on = true;
+    uv_timer_init(ex->loop, &ex->hb_timer);
+    ex->hb_timer.data = ex;
+    ex->ctl_handles++;
+    ex->hb_on = true;
+    uv_unref((uv_handle_t *)&ex->hb_timer); /* never keeps the loop alive on its own */
+}
+
+/* Runs the heartbeat timer while forked tries run (it stops itself when none is left). */
+static void hb_arm(struct local *ex)
+{
+    if (ex->hb_on && !uv_is_active((uv_handle_t *)&ex->hb_timer)) {
+        uint64_t ms = (uint64_t)(ex->heartbeat_us / 1000);
+        uv_timer_start(&ex->hb_timer, on_hb_timer, ms, ms);
+    }
+}
+
+/* Every heartbeat interval, one transaction of heartbeats for the tries forked through the
+ * fork server and not yet exited. A try not claimed yet, or no longer running at its try
+ * number (marked, cleared), changes nothing: store_ti_heartbeat only touches a running
+ * try, and the try's own thread, once started, notices the change and cancels it. */
+static void on_hb_timer(uv_timer_t *t)
+{
+    struct local *ex = t->data;
+    bool any = false;
+    for (const struct local_proc *p = ex->head; p && !any; p = p->next)
+        any = p->via_fs && !p->exited && !p->waiting;
+    if (!any || ex->closing) {
+        uv_timer_stop(t); /* idle: restarted by the next forked try (hb_arm) */
+        return;
+    }
+    struct weir_err e = {0};
+    int64_t now = ts_now_us();
+    int rc = store_begin(ex->st, &e);
+    for (const struct local_proc *p = ex->head; p && rc == 0; p = p->next) {
+        if (!p->via_fs || p->exited || p->waiting)
+            continue;
+        rc = store_ti_heartbeat(ex->st, p->dag_id, p->run_id, p->task_id, p->try_number, now, &e);
+        if (rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND) {
+            err_clear(&e);
+            rc = 0;
+        }
+    }
+    if (rc == 0)
+        rc = store_commit(ex->st, &e);
+    if (rc < 0) {
+        store_rollback(ex->st);
+        LOG_WARN("cannot write the heartbeats of running tries: %s", e.msg);
+    }
+}
+
+static void hb_timer_closed(uv_handle_t *h)
+{
+    struct local *ex = h->data;
+    ex->ctl_handles--;
+    local_maybe_free(ex);
 }
 
 static void ctl_stop(struct local *ex)
 {
+    if (ex->hb_on) {
+        ex->hb_on = false;
+        uv_close((uv_handle_t *)&ex->hb_timer, hb_timer_closed);
+    }
     if (ex->ctl_on) {
         ex->ctl_on = false;
         uv_close((uv_handle_t *)&ex->ctl_srv, ctl_srv_closed);
@@ -900,6 +967,8 @@ static void proc_link(struct local *ex, struct local_proc *p)
 static void slot_take(struct local *ex, struct local_proc *p, int64_t timeout_us)
 {
     ex->running++;
+    if (p->via_fs)
+        hb_arm(ex);
     if (timeout_us > 0) {
         uv_timer_init(ex->loop, &p->timer);
         p->timer.data = p;
@@ -1133,6 +1202,9 @@ struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts,
     ex->done = done;
     ex->ud = ud;
     ex->st = opts->store;
+    ex->heartbeat_us = opts->heartbeat_us > 0 ? opts->heartbeat_us : DEFAULT_HEARTBEAT_US;
+    if (ex->heartbeat_us < 1000)
+        ex->heartbeat_us = 1000;
     if (opts->fork_server && ex->st)
         ctl_start(ex);
     if (opts->fork_server)

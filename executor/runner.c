@@ -20,7 +20,6 @@
 #include "executor/executor.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +41,7 @@
 
 #define DEFAULT_HEARTBEAT_US  (5 * TS_US_PER_SEC)
 #define FLUSH_US              (200 * INT64_C(1000)) /* a log line waits at most this long for its batch */
+#define LAZY_BG_US            (50 * INT64_C(1000))  /* see bg_poke */
 #define BATCH_LINES           256             /* the main thread flushes a full batch itself */
 #define MAX_PENDING           8192            /* past this, the main thread waits for the flush */
 #define MAX_MSG               (64 * 1024)     /* one log call; longer messages are cut */
@@ -89,6 +89,10 @@ struct runner {
     bool thread_started; /* the thread exists (join it) */
     bool bg_flushing;    /* the thread flushes lines: the main thread need not */
     pthread_t thread;
+    /* Lazy start (tries with a ctl channel, whose executor heartbeats for them): while the
+     * operator runs, the first host call at or after bg_at starts the thread (bg_poke). */
+    atomic_bool bg_due;
+    int64_t bg_at;
     atomic_int lost; /* the task instance left running: cancel the operator */
 };
 
@@ -129,6 +133,8 @@ static struct store *runner_st(struct runner *r)
 }
 
 /* ---- log lines --------------------------------------------------------------------- */
+
+static void bg_poke(struct runner *r);
 
 /* A batch of log lines taken out of the pending list. */
 struct batch {
@@ -239,6 +245,7 @@ static void emit_line(struct runner *r, int64_t now, char *line)
         return;
     }
     bool flush_now = false;
+    bg_poke(r);
     pthread_mutex_lock(&r->mu);
     while (r->npend >= MAX_PENDING && r->bg_flushing)
         pthread_cond_wait(&r->cv, &r->mu);
@@ -356,6 +363,7 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+/* Starts the thread unless it runs already or was stopped; any thread may call it. */
 static void bg_start(struct runner *r)
 {
     if (r->test || !r->store_url)
@@ -363,6 +371,10 @@ static void bg_start(struct runner *r)
     sigset_t all, old;
     sigfillset(&all);
     pthread_mutex_lock(&r->mu);
+    if (r->thread_started || r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     r->thread_started = true;
     r->bg_flushing = true;
     pthread_mutex_unlock(&r->mu);
@@ -378,8 +390,27 @@ static void bg_start(struct runner *r)
     }
 }
 
+/* A try forked by the local executor with a control channel starts its thread lazily: the
+ * executor writes its heartbeats while it runs (local.c), and a try that ends within
+ * LAZY_BG_US (most no-op and short tasks) never pays for a thread, which costs more than
+ * the rest of such a try's bookkeeping (a second thread makes every later page fault, mmap
+ * and the exit of the process more expensive). The thread starts at the first host call
+ * (a log line, cancelled(), progress, ...) made once the operator has run that long; its
+ * first flush is then still due FLUSH_US after the oldest pending line. An operator that
+ * blocks without calling the host stores its lines at its next call or at its end; its
+ * heartbeats come from the executor meanwhile (or, after a scheduler restart, from the
+ * scheduler that adopts it). Any thread. */
+static void bg_poke(struct runner *r)
+{
+    if (atomic_load_explicit(&r->bg_due, memory_order_acquire) && ts_mono_us() >= r->bg_at) {
+        atomic_store(&r->bg_due, false);
+        bg_start(r);
+    }
+}
+
 static void bg_join(struct runner *r)
 {
+    atomic_store(&r->bg_due, false);
     if (r->thread_started) {
         pthread_mutex_lock(&r->mu);
         r->stop = true;
@@ -630,6 +661,7 @@ static json_t *ctx_var_get(struct weir_task_ctx *ctx, const char *key)
 
 static int ctx_cancelled(struct weir_task_ctx *ctx)
 {
+    bg_poke(R(ctx));
     return got_signal != 0 || atomic_load(&R(ctx)->lost) != 0;
 }
 
@@ -637,6 +669,7 @@ static void ctx_progress(struct weir_task_ctx *ctx, double fraction, const char 
 {
     struct runner *r = R(ctx);
     int64_t now = ts_mono_us();
+    bg_poke(r);
     /* At most one line a second, so a chatty operator does not flood the log. */
     if (fraction < 1.0 && r->last_progress && now - r->last_progress < TS_US_PER_SEC)
         return;
@@ -784,35 +817,6 @@ static double retry_delay_s(json_t *task, int try_number)
     return d;
 }
 
-/* ---- scratch folder ---------------------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static char *make_workdir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char *t = xasprintf("%s/weir-try-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(t)) {
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-static void remove_workdir(const char *dir)
-{
-    /* Most tries leave their folder empty: one rmdir, and the walk only when it is not. */
-    if (dir && rmdir(dir) < 0 && errno != ENOENT)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- the runner ------------------------------------------------------------------------- */
 
 static json_t *find_task(json_t *doc, const char *task_id)
@@ -887,10 +891,17 @@ static int run_try(struct runner *r, const struct exec_plugins *reg, json_t *tas
         result = WEIR_TASK_FAILED_NO_RETRY;
         goto out;
     }
-    bg_start(r); /* after setenv: the environment is not touched while threads run */
+    /* after setenv: the environment is not touched while threads run */
+    if (r->ctl_fd >= 0) {
+        r->bg_at = ts_mono_us() + LAZY_BG_US;
+        atomic_store(&r->bg_due, true);
+    } else {
+        bg_start(r);
+    }
     rlog(r, WEIR_LOG_INFO, "running %s.%s (%s %s), try %d of %d", plugin->name, op->name,
          plugin->name, plugin->version ? plugin->version : "", r->try_number, r->max_tries);
     result = op->run(&r->base, exec__host(), params);
+    atomic_store(&r->bg_due, false); /* the operator is done: no thread from here on */
     if (result < WEIR_TASK_SUCCESS || result > WEIR_TASK_FAILED_NO_RETRY) {
         rfail(r, "operator returned an unknown result %d", result);
         result = WEIR_TASK_FAILED;
@@ -1175,7 +1186,9 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
 
     int result;
     int wd_errno = 0;
-    if (rc == 0 && !(r.workdir = make_workdir()))
+    if (rc == 0 && opts->workdir)
+        r.workdir = xstrdup(opts->workdir);
+    else if (rc == 0 && !(r.workdir = exec__workdir_new()))
         wd_errno = errno;
     r.vars = build_vars(&r, &run, doc_params);
     if (rc < 0) {
@@ -1198,7 +1211,12 @@ out:
     sigaction(SIGINT, &sa_old_int, NULL);
     if (r.ctl_fd >= 0)
         close(r.ctl_fd);
-    remove_workdir(r.workdir);
+    /* A folder lent by the fork server goes back to it when empty (it checks again before
+     * lending it out); one with files in it is removed here, by the try, not by the server
+     * that has other tries to fork. After the server is gone nobody would take it back. */
+    if (r.workdir && (!opts->workdir || getppid() != opts->workdir_owner ||
+                      !exec__workdir_reusable(r.workdir)))
+        exec__workdir_remove(r.workdir);
     free(r.workdir);
     free(r.fail_msg);
     json_decref(r.vars);

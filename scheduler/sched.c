@@ -740,11 +740,58 @@ static void plan_cron(struct sched *s)
 
 /* ---- recovery and the safety sweep --------------------------------------------------------- */
 
+/* When process `pid` started (µs since the epoch, from /proc), or TS_NONE if unknown. */
+static int64_t proc_start_us(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return TS_NONE;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    unsigned long long start = 0;
+    /* after ") ": state is field 3, starttime field 22 */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                            "%*d %*d %llu", &start) != 1)
+        return TS_NONE;
+    f = fopen("/proc/stat", "re");
+    if (!f)
+        return TS_NONE;
+    long long btime = -1;
+    char line[256];
+    while (btime < 0 && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &btime) != 1)
+            btime = -1;
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime < 0 || hz <= 0)
+        return TS_NONE;
+    return btime * TS_US_PER_SEC + (int64_t)(start * (unsigned long long)TS_US_PER_SEC / (unsigned long long)hz);
+}
+
+/* Whether the running try's process is known to be on this host: same host name, and a
+ * process with its pid exists that started before the try was claimed (a younger one
+ * reuses the pid of a process that is gone). */
+static bool pid_alive_here(struct sched *s, const struct store_ti *ti)
+{
+    if (!ti->hostname || strcmp(ti->hostname, s->hostname) != 0 || ti->pid <= 0)
+        return false;
+    if (kill(ti->pid, 0) < 0 && errno == ESRCH)
+        return false;
+    int64_t started = proc_start_us(ti->pid);
+    /* btime has whole seconds and starttime clock ticks: allow for both */
+    return started == TS_NONE || ti->start_date == TS_NONE ||
+           started <= ti->start_date + 2 * TS_US_PER_SEC;
+}
+
 static bool pid_gone(struct sched *s, const struct store_ti *ti)
 {
     if (!ti->hostname || strcmp(ti->hostname, s->hostname) != 0 || ti->pid <= 0)
         return false;
-    return kill(ti->pid, 0) < 0 && errno == ESRCH;
+    return !pid_alive_here(s, ti);
 }
 
 /* Running tries whose process is gone become failed or up_for_retry; queued tries nobody
@@ -762,6 +809,17 @@ static void check_zombies(struct sched *s, bool startup)
             if (s->o.exec.is_running(s->o.exec.ud, ti->dag_id, ti->run_id, ti->task_id,
                                      ti->try_number))
                 continue;
+            /* A try on this host whose process lives is adopted whatever its heartbeat
+             * says, and its heartbeats are written here: a try forked by a local executor
+             * that is gone may have no heartbeat thread (it starts one only when it runs
+             * long enough and calls the host, runner.c), and nobody else would write
+             * them. Tries on other hosts are judged by their heartbeat alone. */
+            if (pid_alive_here(s, ti)) {
+                s->adopted++;
+                store_ti_heartbeat(s->st, ti->dag_id, ti->run_id, ti->task_id, ti->try_number,
+                                   now, NULL);
+                continue;
+            }
             int64_t hb = ti->heartbeat_at != TS_NONE ? ti->heartbeat_at : ti->start_date;
             bool stale = hb == TS_NONE || now - hb > s->o.zombie_timeout_us;
             if (pid_gone(s, ti) || stale) {

@@ -10,7 +10,7 @@ foreach(_t ${_e2e_tests})
       COMMAND ${Python3_EXECUTABLE} ${_t} --weir $<TARGET_FILE:weir> --backend ${_backend}
       WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
     set_tests_properties(e2e.${_name}.${_backend} PROPERTIES LABELS e2e TIMEOUT 300
-      ENVIRONMENT "${WEIR_TEST_ENV};WEIR_TEST_PG_URL_FILE=${CMAKE_BINARY_DIR}/pg-fixture/url")
+      ENVIRONMENT "${WEIR_TEST_ENV};WEIR_TEST_PG_URL_FILE=${CMAKE_BINARY_DIR}/pg-fixture/url;WEIR_TEST_FIXTURE_PLUGINS=${CMAKE_BINARY_DIR}/tests/plugins_fixtures")
     if(_backend STREQUAL "pg")
       set_tests_properties(e2e.${_name}.${_backend} PROPERTIES FIXTURES_REQUIRED pg LABELS "e2e;pg")
     endif()

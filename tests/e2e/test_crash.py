@@ -1,9 +1,13 @@
 """e2e: crash safety. kill -9 the standalone process while tasks run, start it again: every
 run finishes, no task instance succeeds twice, nothing is left stuck."""
 import os
+import shutil
 import signal
+import sqlite3
+import subprocess
 import time
 
+import weirtest
 from weirtest import WeirTest, main
 
 
@@ -112,6 +116,74 @@ class CrashTest(WeirTest):
         self.assertIn("fork server exited", self.w.log_text())
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=20)
+
+    def use_fixture_plugin(self):
+        """The test plugin `fixture` (its `block` operator sleeps without calling the host)
+        beside the real ones."""
+        src = os.path.join(os.environ["WEIR_TEST_FIXTURE_PLUGINS"], "weir_fixture.so")
+        pdir = os.path.join(self.w.tmp, "plugins")
+        os.makedirs(pdir)
+        shutil.copy(src, pdir)
+        self.w.env["WEIR_CORE__PLUGINS_PATH"] = pdir + ":" + os.path.join(os.path.dirname(weirtest.ARGS.weir), "plugins")
+
+    def ti_times(self, dag, run_id, task):
+        """(start_date, heartbeat_at) of a task instance, in microseconds, from the store."""
+        sql = (f"SELECT start_date, heartbeat_at FROM task_instance WHERE dag_id = '{dag}' "
+               f"AND run_id = '{run_id}' AND task_id = '{task}'")
+        if self.w.backend == "pg":
+            out = subprocess.run(["psql", "-At", "-F", " ", self.w.env["WEIR_STORE__URL"], "-c", sql],
+                                 check=True, capture_output=True, text=True, timeout=30).stdout.split()
+            return tuple(int(x) if x else None for x in out) if out else None
+        with sqlite3.connect(os.path.join(self.w.home, "weir.db"), timeout=10) as db:
+            return db.execute(sql).fetchone()
+
+    def test_executor_heartbeats_a_silent_try(self):
+        """A try that never calls the host (so it never starts a heartbeat thread of its own)
+        still gets heartbeats: the local executor writes them."""
+        self.use_fixture_plugin()
+        self.w.write_dag("h.yaml", "dag: h\ntasks:\n  b: {run: fixture.block, with: {ms: 4000}}\n")
+        self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "h", "--run-id", "r1", check=0)
+
+        def beating():
+            t = self.ti_times("h", "r1", "b")
+            return t if t and t[0] and t[1] and t[1] - t[0] >= 1_500_000 else None
+        self.w.wait_for(beating, 10, 0.1, "a heartbeat 1.5 s after the start")
+        st = self.w.wait_run("h", "r1", timeout=30)
+        self.assertEqual(st["state"], "success", st)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+
+    def test_restart_adopts_a_silent_try(self):
+        """kill -9 while a try runs that never calls the host, restart with a zombie timeout
+        shorter than the downtime: the try's process lives on, so the new scheduler adopts it
+        (and writes its heartbeats) instead of failing it; it finishes once, successfully."""
+        self.use_fixture_plugin()
+        self.w.write_dag("a.yaml", "dag: a\ntasks:\n  b: {run: fixture.block, with: {ms: 4000}}\n")
+        self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
+        self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "1"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "a", "--run-id", "r1", check=0)
+        self.w.wait_for(lambda: self.w.json("runs", "show", "a", "r1")["task_instances"][0]["state"] == "running",
+                        20, 0.05, "the try running")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        time.sleep(2)  # longer than the zombie timeout
+        self.w.start(log_name="standalone2.log")
+        st = self.w.wait_run("a", "r1", timeout=30)
+        self.assertEqual(st["state"], "success", st)
+        ti = st["task_instances"][0]
+        self.assertEqual(ti["try_number"], 1, ti)
+        logs = self.w.run("tasks", "logs", "a", "r1", "b", check=0).stdout
+        self.assertIn("blocked for 4000 ms", logs)
+        self.assertNotIn("vanished", logs)
+        p2 = self.w.procs[-1]
+        p2.send_signal(signal.SIGTERM)
+        p2.wait(timeout=20)
+
 
 if __name__ == "__main__":
     main()

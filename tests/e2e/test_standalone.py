@@ -155,5 +155,36 @@ tasks:
         self.assertIn("0 runs created", p.stdout)
 
 
+    def test_scratch_folders_are_private_and_cleaned_up(self):
+        """Each try starts in an empty scratch folder of its own, whatever the tries before it
+        left behind (folders are reused by the fork server only when empty), and none is
+        left once the scheduler has stopped."""
+        marks = os.path.join(self.w.tmp, "marks")
+        os.makedirs(marks)
+        tasks = []
+        for i in range(8):
+            litter = "mkdir sub; touch sub/f junk" if i % 2 == 0 else "true"
+            needs = f", needs: [t{i-1}]" if i % 4 else ""
+            tasks.append(f'  t{i}: {{run: shell.run{needs}, with: {{command: '
+                         f'"pwd > {marks}/t{i}.pwd; ls -A > {marks}/t{i}.ls; {litter}"}}}}')
+        self.w.write_dag("s.yaml", "dag: s\ntasks:\n" + "\n".join(tasks) + "\n")
+        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "2"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        for r in ("r1", "r2"):
+            self.w.run("dags", "trigger", "s", "--run-id", r, check=0)
+            st = self.w.wait_run("s", r, timeout=60)
+            self.assertEqual(st["state"], "success", st)
+            for i in range(8):
+                with open(os.path.join(marks, f"t{i}.ls")) as f:
+                    self.assertEqual(f.read(), "", f"{r} t{i} did not start in an empty folder")
+                with open(os.path.join(marks, f"t{i}.pwd")) as f:
+                    self.assertIn("/weir-try-", f.read())
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        left = [d for d in os.listdir(self.w.tmp) if d.startswith("weir-try-")]
+        self.assertEqual(left, [], "scratch folders left behind")
+
+
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ static void test_load_good(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "version")), "0.1");
     assert_string_equal(json_string_value(json_object_get(e, "file")), FIX("fixture"));
     json_t *ops = json_object_get(e, "operators");
-    assert_int_equal(json_array_size(ops), 1);
+    assert_int_equal(json_array_size(ops), 2); /* echo, block */
     json_t *params = json_object_get(json_array_get(ops, 0), "params");
     assert_true(json_is_object(json_object_get(params, "msg")));
     json_decref(j);
