@@ -106,6 +106,9 @@ int exec__ctl_listen(const char *name, struct weir_err *err);
 int exec__ctl_connect(const char *name);
 char *exec__ctl_frame(json_t *msg, size_t *len);
 json_t *exec__ctl_call(int fd, json_t *req);
+/* Heartbeat interval when none is configured (scheduler.heartbeat_interval's default). */
+#define EXEC_DEFAULT_HEARTBEAT_US (5 * INT64_C(1000000))
+
 /* The control socket name of a local executor, NULL when it has none (for tests). */
 const char *exec__local_ctl_name(const struct exec *ex);
 

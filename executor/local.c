@@ -31,7 +31,6 @@
 #include "store/store.h"
 
 #define DEFAULT_KILL_GRACE_US (5 * INT64_C(1000000))
-#define DEFAULT_HEARTBEAT_US  (5 * INT64_C(1000000))
 
 struct local;
 
@@ -874,21 +873,26 @@ static void hb_arm(struct local *ex)
  * fork server and not yet exited. A try not claimed yet, or no longer running at its try
  * number (marked, cleared), changes nothing: store_ti_heartbeat only touches a running
  * try, and the try's own thread, once started, notices the change and cancels it. */
+static bool hb_wanted(const struct local_proc *p)
+{
+    return p->via_fs && !p->exited && !p->waiting;
+}
+
 static void on_hb_timer(uv_timer_t *t)
 {
     struct local *ex = t->data;
-    bool any = false;
-    for (const struct local_proc *p = ex->head; p && !any; p = p->next)
-        any = p->via_fs && !p->exited && !p->waiting;
-    if (!any || ex->closing) {
+    const struct local_proc *first = ex->head;
+    while (first && !hb_wanted(first))
+        first = first->next;
+    if (!first || ex->closing) {
         uv_timer_stop(t); /* idle: restarted by the next forked try (hb_arm) */
         return;
     }
     struct weir_err e = {0};
     int64_t now = ts_now_us();
     int rc = store_begin(ex->st, &e);
-    for (const struct local_proc *p = ex->head; p && rc == 0; p = p->next) {
-        if (!p->via_fs || p->exited || p->waiting)
+    for (const struct local_proc *p = first; p && rc == 0; p = p->next) {
+        if (!hb_wanted(p))
             continue;
         rc = store_ti_heartbeat(ex->st, p->dag_id, p->run_id, p->task_id, p->try_number, now, &e);
         if (rc == -WEIR_ECONFLICT || rc == -WEIR_ENOTFOUND) {
@@ -1202,7 +1206,7 @@ struct exec *exec_local_new(uv_loop_t *loop, const struct exec_local_opts *opts,
     ex->done = done;
     ex->ud = ud;
     ex->st = opts->store;
-    ex->heartbeat_us = opts->heartbeat_us > 0 ? opts->heartbeat_us : DEFAULT_HEARTBEAT_US;
+    ex->heartbeat_us = opts->heartbeat_us > 0 ? opts->heartbeat_us : EXEC_DEFAULT_HEARTBEAT_US;
     if (ex->heartbeat_us < 1000)
         ex->heartbeat_us = 1000;
     if (opts->fork_server && ex->st)

@@ -12,7 +12,8 @@
  * Threads: the operator runs on the calling thread with the caller's store connection.
  * One background thread, with its own connection opened from opts->store_url (opened
  * lazily, so a short task never pays for it), writes heartbeats and flushes log lines
- * that have waited FLUSH_US. Log lines are batched (one transaction per batch); flushes
+ * that have waited FLUSH_US. A try with a ctl channel starts that thread only when it
+ * runs long enough to need it (bg_poke); its executor writes its heartbeats meanwhile. Log lines are batched (one transaction per batch); flushes
  * are serialized by flush_mu so the store sees lines in order. The main thread flushes
  * itself when a batch is full and always before it writes the final state, so every line
  * is stored before the state says the try ended. */
@@ -39,7 +40,6 @@
 #include "executor/executor_int.h"
 #include "store/store.h"
 
-#define DEFAULT_HEARTBEAT_US  (5 * TS_US_PER_SEC)
 #define FLUSH_US              (200 * INT64_C(1000)) /* a log line waits at most this long for its batch */
 #define LAZY_BG_US            (50 * INT64_C(1000))  /* see bg_poke */
 #define BATCH_LINES           256             /* the main thread flushes a full batch itself */
@@ -1093,7 +1093,7 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
     r.try_number = opts->try_number;
     r.test = opts->test;
     r.store_url = opts->store_url;
-    r.heartbeat_us = opts->heartbeat_us > 0 ? opts->heartbeat_us : DEFAULT_HEARTBEAT_US;
+    r.heartbeat_us = opts->heartbeat_us > 0 ? opts->heartbeat_us : EXEC_DEFAULT_HEARTBEAT_US;
     r.test_xcoms = json_object();
     pthread_mutex_init(&r.mu, NULL);
     pthread_mutexattr_t ma;

@@ -772,26 +772,22 @@ static int64_t proc_start_us(int pid)
     return btime * TS_US_PER_SEC + (int64_t)(start * (unsigned long long)TS_US_PER_SEC / (unsigned long long)hz);
 }
 
-/* Whether the running try's process is known to be on this host: same host name, and a
- * process with its pid exists that started before the try was claimed (a younger one
- * reuses the pid of a process that is gone). */
-static bool pid_alive_here(struct sched *s, const struct store_ti *ti)
+/* Whether the running try's process was started on this host (so its pid can be checked). */
+static bool ran_here(struct sched *s, const struct store_ti *ti)
 {
-    if (!ti->hostname || strcmp(ti->hostname, s->hostname) != 0 || ti->pid <= 0)
-        return false;
+    return ti->hostname && strcmp(ti->hostname, s->hostname) == 0 && ti->pid > 0;
+}
+
+/* Whether the process of a try of this host lives: a process with its pid exists and
+ * started before the try was claimed (a younger one reuses the pid of one that is gone). */
+static bool pid_alive(const struct store_ti *ti)
+{
     if (kill(ti->pid, 0) < 0 && errno == ESRCH)
         return false;
     int64_t started = proc_start_us(ti->pid);
     /* btime has whole seconds and starttime clock ticks: allow for both */
     return started == TS_NONE || ti->start_date == TS_NONE ||
            started <= ti->start_date + 2 * TS_US_PER_SEC;
-}
-
-static bool pid_gone(struct sched *s, const struct store_ti *ti)
-{
-    if (!ti->hostname || strcmp(ti->hostname, s->hostname) != 0 || ti->pid <= 0)
-        return false;
-    return !pid_alive_here(s, ti);
 }
 
 /* Running tries whose process is gone become failed or up_for_retry; queued tries nobody
@@ -814,7 +810,8 @@ static void check_zombies(struct sched *s, bool startup)
              * that is gone may have no heartbeat thread (it starts one only when it runs
              * long enough and calls the host, runner.c), and nobody else would write
              * them. Tries on other hosts are judged by their heartbeat alone. */
-            if (pid_alive_here(s, ti)) {
+            bool here = ran_here(s, ti);
+            if (here && pid_alive(ti)) {
                 s->adopted++;
                 store_ti_heartbeat(s->st, ti->dag_id, ti->run_id, ti->task_id, ti->try_number,
                                    now, NULL);
@@ -822,10 +819,10 @@ static void check_zombies(struct sched *s, bool startup)
             }
             int64_t hb = ti->heartbeat_at != TS_NONE ? ti->heartbeat_at : ti->start_date;
             bool stale = hb == TS_NONE || now - hb > s->o.zombie_timeout_us;
-            if (pid_gone(s, ti) || stale) {
+            if (here || stale) {
                 fail_try(s, ti, ti->try_number,
-                         stale ? "task process vanished: no heartbeat within the zombie timeout"
-                               : "task process vanished (scheduler restarted while it ran)");
+                         here ? "task process vanished (scheduler restarted while it ran)"
+                              : "task process vanished: no heartbeat within the zombie timeout");
                 mark_dirty(s, ti->dag_id, ti->run_id);
             } else {
                 s->adopted++; /* still alive: finishes on its own, the sweep notices */

@@ -184,6 +184,31 @@ class CrashTest(WeirTest):
         p2.send_signal(signal.SIGTERM)
         p2.wait(timeout=20)
 
+    def test_restart_fails_a_try_whose_process_is_gone(self):
+        """kill -9 of the scheduler and of the try's process: its heartbeat is still fresh
+        at the restart, but the process is gone from this host, so the try is failed at
+        once with the reason in its log."""
+        self.use_fixture_plugin()
+        self.w.write_dag("g.yaml", "dag: g\ntasks:\n  b: {run: fixture.block, with: {ms: 60000}}\n")
+        self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "600"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "g", "--run-id", "r1", check=0)
+        ti = self.w.wait_for(lambda: next((t for t in self.w.json("runs", "show", "g", "r1")["task_instances"]
+                                           if t["state"] == "running" and t["pid"]), None),
+                             20, 0.05, "the try running")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        os.kill(ti["pid"], signal.SIGKILL)
+        self.w.wait_for(lambda: not os.path.exists(f"/proc/{ti['pid']}"), 10, 0.05, "the try gone")
+        self.w.start(log_name="standalone2.log")
+        st = self.w.wait_run("g", "r1", timeout=30)
+        self.assertEqual(st["state"], "failed", st)
+        logs = self.w.run("tasks", "logs", "g", "r1", "b", check=0).stdout
+        self.assertIn("task process vanished (scheduler restarted while it ran)", logs)
+        p2 = self.w.procs[-1]
+        p2.send_signal(signal.SIGTERM)
+        p2.wait(timeout=20)
 
 if __name__ == "__main__":
     main()
