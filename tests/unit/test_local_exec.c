@@ -194,6 +194,25 @@ static char *slurp(const char *name)
     return buf;
 }
 
+/* The file's first line once it is whole (ends in a newline), else NULL. */
+static char *slurp_line(const char *name)
+{
+    static char buf[512];
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (!nl)
+        return NULL;
+    *nl = '\0';
+    return buf;
+}
+
 static void test_argv_and_group(void **state)
 {
     (void)state;
@@ -350,7 +369,8 @@ static void test_close_kill_running(void **state)
     assert_int_equal(launch(ex, "tree", "r3", 0), 0);
     /* let the script start its grandchildren */
     char *gc = NULL;
-    for (int i = 0; i < 300 && !(gc = slurp("gc.r3")); i++) {
+    /* the shell creates the file before it writes the pid: wait for the whole line */
+    for (int i = 0; i < 300 && !(gc = slurp_line("gc.r3")); i++) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
