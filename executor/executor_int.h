@@ -119,4 +119,14 @@ char *exec__workdir_new(void);
 bool exec__workdir_reusable(const char *dir);
 void exec__workdir_remove(const char *dir);
 
+/* SIGKILLs every process of session `sid` but `sid` itself (kill.c). */
+void exec__kill_session(int sid);
+
+/* Whether a plugin declares WEIR_PLUGIN_REUSABLE (with a descriptor that has the field). */
+bool exec__plugin_reusable(const struct weir_plugin *p);
+
+/* The signal (SIGTERM, SIGINT) that cancelled the last try exec_task_run ran in this
+ * process, 0 if none did: such a process is not given another try. */
+int exec__runner_signal(void);
+
 #endif

@@ -1,27 +1,45 @@
 /* executor/forksrv.c - the fork server: a small single-threaded process, started once by
  * the local executor (`weir tasks fork-server`), that has the binary linked, the plugins
- * loaded and nothing else going on, and forks one child per try. A child becomes its own
- * session (so timeouts can kill its whole group, and nothing the scheduler or this
- * server does takes it down), opens its own store connection and runs exec_task_run:
- * the same isolation as exec'ing `weir tasks run`, without paying for exec and dynamic
- * linking on every try (the spine's 1000-task benchmark, bench/spine.py).
+ * loaded and nothing else going on, and forks the processes that run tries. A child
+ * becomes its own session (so timeouts can kill its whole group, and nothing the
+ * scheduler or this server does takes it down), opens its own store connection if it has
+ * no control channel, and runs exec_task_run: the same isolation as exec'ing `weir tasks
+ * run`, without paying for exec and dynamic linking on every try (the spine's 1000-task
+ * benchmark, bench/spine.py).
  *
- * Protocol, one line each way, fields separated by tabs (ids never hold tabs or newlines:
- * the executor checks):
+ * Workers: a child whose try used an operator of a plugin that declares
+ * WEIR_PLUGIN_REUSABLE (plugin.h: it leaves nothing behind in the process), whose task
+ * sets no `env`, that was not cancelled, and whose end was recorded, does not exit: it
+ * tells the server DONE and waits for another try. fork() and the exit that follows cost
+ * more than the whole rest of a no-op try on some machines (a VM copying page tables), so
+ * a worker saves most of a short try's cost. A worker runs at most WORKER_MAX_TRIES tries,
+ * is dismissed after IDLE_MAX_MS without one (or when more than MAX_IDLE wait), and is
+ * given a try only when it inherited that DAG version's parsed doc. A try that sets `env`,
+ * or uses any other plugin, gets a fresh child that exits after it, as before.
+ *
+ * Protocol with the executor, one line each way, fields separated by tabs (ids never hold
+ * tabs or newlines: the executor checks):
  *   executor -> server:  RUN <id> <dag_id> <run_id> <task_id> <try> <version> <max_tries>
  *                        <run as compact JSON>   (the last two are hints: 0 and empty when
  *                        unknown)
+ *                        KILL <id> <pid> <signal> <sweep>   signal try <id>'s process group
+ *                        (and with sweep=1, SIGKILL the rest of its session) if the process
+ *                        still runs that try; if it is gone, its group and session (<pid>)
+ *                        are signalled as they are; a worker that moved on is left alone
  * The server keeps the parsed DAG doc of each version it was asked about (read once, with a
  * connection it closes before forking): children inherit it and skip
  * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
  *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
+ * (EXITED also when a worker reports DONE: the try's process is done with it.)
+ * Server <-> worker, over a socketpair per worker: the RUN line with the lent scratch
+ * folder appended as a tenth field, and "DONE <code>" back.
  * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
  * running children alone: they finish and record their state; the next scheduler adopts
- * them.
+ * them. Workers see their socket close and exit after the try they run.
  *
- * Scratch folders: the server lends each child a folder and takes it back when the child
- * has exited, if it is still private and empty (workdir.c); the children of a server that
- * is gone remove theirs. Folders left free when the server exits are removed. */
+ * Scratch folders: the server lends each try a folder and takes it back when the try is
+ * done, if it is still private and empty (workdir.c); the children of a server that is
+ * gone remove theirs. Folders left free when the server exits are removed. */
 #define LOG_MODULE "executor"
 #include "executor/executor.h"
 #include "executor/executor_int.h"
@@ -30,10 +48,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -41,13 +63,22 @@
 #include "core/mem.h"
 #include "store/store.h"
 
-#define MAX_LINE 4096
-#define MAX_CHILDREN 65536
+#define MAX_LINE         4096
+#define MAX_CHILDREN     65536
+#define MAX_IDLE         32    /* workers kept waiting for a try; more are dismissed */
+#define IDLE_MAX_MS      20000 /* a worker without a try for this long is dismissed */
+#define WORKER_MAX_TRIES 256   /* tries one worker runs before it exits (bounds any leak) */
+#define NF               9     /* fields of a RUN request */
 
 struct child {
     pid_t pid;
-    long id;
-    char *workdir; /* lent to the child, or NULL */
+    long id;         /* the try it runs; -1 while a worker waits for one */
+    char *workdir;   /* lent to that try, or NULL */
+    int sock;        /* our end of its socketpair, -1 once closed (it then exits) */
+    uint64_t gen;    /* docs generation it was forked with: it has every doc up to it */
+    int64_t idle_at; /* monotonic ms it became idle */
+    char in[64];     /* a DONE line being read */
+    size_t in_used;
 };
 
 /* Scratch folders ready to lend: empty and private, checked when they came back. */
@@ -61,7 +92,7 @@ static char *pool_take(struct pool *p)
     return p->n ? p->dirs[--p->n] : exec__workdir_new();
 }
 
-/* A folder back from an exited child: kept when it can be lent again, else removed. */
+/* A folder back from a try: kept when it can be lent again, else removed. */
 static void pool_give(struct pool *p, char *dir)
 {
     if (!dir)
@@ -89,6 +120,13 @@ static void on_sigchld(int sig)
     errno = saved;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void reply(const char *what, long a, long b, long c)
 {
     char line[128];
@@ -99,25 +137,30 @@ static void reply(const char *what, long a, long b, long c)
     }
 }
 
-/* In the child: become a session, drop the server's plumbing, run the try. Never returns. */
-static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
-                      const char *ctl, char **f, json_t *doc, int64_t version,
-                      const char *workdir, pid_t server)
+/* Splits `line` at tabs into at most `max` fields; returns how many. */
+static int split_tabs(char *line, char **f, int max)
 {
-    setsid();
-    signal(SIGCHLD, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    close(sig_pipe[0]);
-    close(sig_pipe[1]);
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull >= 0) {
-        dup2(devnull, STDIN_FILENO);
-        close(devnull);
+    int nf = 0;
+    for (char *p = line, *tab; nf < max; p = tab + 1) {
+        f[nf++] = p;
+        tab = strchr(p, '\t');
+        if (!tab)
+            break;
+        *tab = '\0';
     }
-    dup2(STDERR_FILENO, STDOUT_FILENO); /* the protocol pipe is not the task's */
+    return nf;
+}
+
+static void doc_key(char *key, size_t size, const char *dag_id, int64_t version)
+{
+    snprintf(key, size, "%s@%lld", dag_id, (long long)version);
+}
+
+/* One try in the child; returns its exit code. */
+static int run_one(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
+                   const char *ctl, char **f, json_t *doc, int64_t version, const char *workdir,
+                   pid_t server)
+{
     char *end;
     long try_number = strtol(f[5], &end, 10);
     struct weir_err err = {0};
@@ -127,7 +170,7 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
      * the channel fails (then the runner opens one). */
     if (!ctl && !(st = store_open(store_url, &err))) {
         LOG_ERROR("try cannot open the store dag=%s run=%s task=%s: %s", f[2], f[3], f[4], err.msg);
-        _exit(5);
+        return 5;
     }
     struct exec_task_opts o = {.dag_id = f[2], .run_id = f[3], .task_id = f[4],
                                .try_number = (int)try_number, .heartbeat_us = hb_us,
@@ -145,21 +188,105 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
     }
     store_free(st);
     fflush(NULL);
-    _exit(code);
+    return code;
+}
+
+/* Whether the process that ran task `task_id` of `doc` (ending with `code`) may run another
+ * try: its end is recorded, it was not cancelled, the task sets no environment and its
+ * plugin declares itself reusable. */
+static bool may_reuse(const struct exec_plugins *reg, json_t *doc, const char *task_id,
+                      int code, pid_t server)
+{
+    if ((code != EXEC_EXIT_SUCCESS && code != EXEC_EXIT_FAILED && code != EXEC_EXIT_SKIPPED) ||
+        exec__runner_signal() != 0 || !doc || getppid() != server)
+        return false;
+    json_t *task = json_object_get(json_object_get(doc, "tasks"), task_id);
+    json_t *env = json_object_get(task, "env");
+    if (!task || (env && (!json_is_object(env) || json_object_size(env) > 0)))
+        return false;
+    const char *ref = json_string_value(json_object_get(task, "run"));
+    const struct weir_plugin *plugin = NULL;
+    return ref && exec_plugins_find(reg, ref, &plugin) && exec__plugin_reusable(plugin);
+}
+
+/* Reads one line (the next request) from the server into buf; false at EOF or error. */
+static bool read_request(int sock, char *buf, size_t size)
+{
+    size_t used = 0;
+    while (used < size - 1) {
+        ssize_t n = read(sock, buf + used, size - 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        used += (size_t)n;
+        char *nl = memchr(buf, '\n', used);
+        if (nl) {
+            *nl = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* In the child: become a session, drop the server's plumbing, run the try, and while the
+ * process may be reused, the tries the server sends. Never returns. */
+static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
+                      const char *ctl, char **f, json_t *docs, json_t *doc, int64_t version,
+                      const char *workdir, pid_t server, int sock)
+{
+    setsid();
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        close(devnull);
+    }
+    dup2(STDERR_FILENO, STDOUT_FILENO); /* the protocol pipe is not the task's */
+    static char req[MAX_LINE + PATH_MAX + 16];
+    char *fv[NF + 1];
+    for (int tries = 1;; tries++) {
+        int code = run_one(reg, store_url, hb_us, ctl, f, doc, version, workdir, server);
+        if (sock < 0 || tries >= WORKER_MAX_TRIES || !may_reuse(reg, doc, f[4], code, server))
+            _exit(code);
+        char done[32];
+        int n = snprintf(done, sizeof done, "DONE\t%d\n", code);
+        if (send(sock, done, (size_t)n, MSG_NOSIGNAL) != n || !read_request(sock, req, sizeof req))
+            _exit(code); /* the server is gone or dismissed us: the try is recorded */
+        if (split_tabs(req, fv, NF + 1) != NF + 1 || strcmp(fv[0], "RUN") != 0)
+            _exit(code);
+        f = fv;
+        version = strtoll(f[6], NULL, 10);
+        char key[512];
+        doc_key(key, sizeof key, f[2], version);
+        doc = json_object_get(docs, key);
+        workdir = *f[9] ? f[9] : NULL;
+    }
 }
 
 /* The parsed doc of dag@version (borrowed from `docs`), read on first use; NULL if it
- * cannot be read (the child then reads it itself and reports any error properly). The
- * store connection is closed again before returning: SQLite's locking state must never
- * be inherited across fork() (a child's own connection would share the parent's lock
+ * cannot be read (the child then reads it itself and reports any error properly). *gen
+ * gets the generation it was added in (workers forked before that lack it). The store
+ * connection is closed again before returning: SQLite's locking state must never be
+ * inherited across fork() (a child's own connection would share the parent's lock
  * bookkeeping and fail with I/O errors). One open per new DAG version is cheap. */
-static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, int64_t version)
+static json_t *doc_get(const char *store_url, json_t *docs, json_t *gens, uint64_t *gen_ctr,
+                       const char *dag_id, int64_t version, uint64_t *gen)
 {
     char key[512];
-    snprintf(key, sizeof key, "%s@%lld", dag_id, (long long)version);
+    doc_key(key, sizeof key, dag_id, version);
     json_t *doc = json_object_get(docs, key);
-    if (doc)
+    if (doc) {
+        *gen = (uint64_t)json_integer_value(json_object_get(gens, key));
         return doc;
+    }
+    *gen = 0;
     struct store *st = store_open(store_url, NULL);
     char *text = NULL;
     int rc = st ? store_dag_version_get(st, dag_id, version, &text, NULL) : -1;
@@ -183,18 +310,250 @@ static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, 
         }
         json_object_set_new(doc, "tasks", by_id);
     }
-    if (json_object_size(docs) >= 64)
+    if (json_object_size(docs) >= 64) {
         json_object_clear(docs);
+        json_object_clear(gens);
+    }
     json_object_set_new(docs, key, doc);
+    *gen = ++*gen_ctr;
+    json_object_set_new(gens, key, json_integer((json_int_t)*gen));
     return doc;
+}
+
+struct server {
+    const struct exec_plugins *reg;
+    const char *store_url;
+    int64_t hb_us;
+    const char *ctl;
+    pid_t self;
+    json_t *docs, *gens;
+    uint64_t gen;
+    struct child *kids;
+    size_t nkids, cap;
+    struct pool pool;
+};
+
+static void child_close_sock(struct child *c)
+{
+    if (c->sock >= 0)
+        close(c->sock);
+    c->sock = -1;
+}
+
+/* The try `c` ran is done (DONE, or its process exited): tell the executor, take the
+ * folder back. */
+static void child_try_done(struct server *S, struct child *c, long status, long sig)
+{
+    if (c->id < 0)
+        return;
+    reply("EXITED", c->id, status, sig);
+    pool_give(&S->pool, c->workdir);
+    c->workdir = NULL;
+    c->id = -1;
+}
+
+/* Reads what worker `c` sent: DONE lines. At EOF or on garbage its socket is closed (the
+ * process is exiting; its exit reports the rest). */
+static void child_input(struct server *S, struct child *c)
+{
+    for (;;) {
+        ssize_t n = read(c->sock, c->in + c->in_used, sizeof c->in - 1 - c->in_used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            child_close_sock(c);
+            return;
+        }
+        c->in_used += (size_t)n;
+        char *nl;
+        while ((nl = memchr(c->in, '\n', c->in_used)) != NULL) {
+            *nl = '\0';
+            char *f[2];
+            if (split_tabs(c->in, f, 2) == 2 && strcmp(f[0], "DONE") == 0 && c->id >= 0) {
+                child_try_done(S, c, strtol(f[1], NULL, 10), 0);
+                c->idle_at = mono_ms();
+            }
+            size_t rest = c->in_used - (size_t)(nl + 1 - c->in);
+            memmove(c->in, nl + 1, rest);
+            c->in_used = rest;
+        }
+        if (c->in_used == sizeof c->in - 1) {
+            child_close_sock(c); /* not a DONE line: stop talking to it */
+            return;
+        }
+    }
+}
+
+/* Dismisses workers idle for too long, and any beyond MAX_IDLE; returns the poll
+ * timeout until the next one is due (-1: none is idle). */
+static int idle_sweep(struct server *S)
+{
+    int64_t now = mono_ms();
+    size_t idle = 0;
+    for (size_t i = 0; i < S->nkids; i++)
+        if (S->kids[i].id < 0 && S->kids[i].sock >= 0)
+            idle++;
+    int timeout = -1;
+    for (size_t i = 0; i < S->nkids; i++) {
+        struct child *c = &S->kids[i];
+        if (c->id >= 0 || c->sock < 0)
+            continue;
+        if (idle > MAX_IDLE || now - c->idle_at >= IDLE_MAX_MS) {
+            child_close_sock(c); /* it reads EOF and exits */
+            idle--;
+            continue;
+        }
+        int left = (int)(c->idle_at + IDLE_MAX_MS - now);
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+    }
+    return timeout;
+}
+
+static void reap(struct server *S)
+{
+    char drain[64];
+    while (read(sig_pipe[0], drain, sizeof drain) > 0)
+        ;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < S->nkids; i++) {
+            struct child *c = &S->kids[i];
+            if (c->pid != pid)
+                continue;
+            if (c->sock >= 0)
+                child_input(S, c); /* a DONE it sent before it died counts */
+            child_try_done(S, c, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            child_close_sock(c);
+            S->kids[i] = S->kids[--S->nkids];
+            break;
+        }
+    }
+}
+
+/* KILL <id> <pid> <sig> <sweep> */
+static void handle_kill(struct server *S, char **f)
+{
+    long id = strtol(f[1], NULL, 10);
+    pid_t pid = (pid_t)strtol(f[2], NULL, 10);
+    int sig = (int)strtol(f[3], NULL, 10);
+    bool sweep = strcmp(f[4], "1") == 0;
+    if (sig <= 0 || sig >= NSIG)
+        return;
+    for (size_t i = 0; i < S->nkids; i++) {
+        struct child *c = &S->kids[i];
+        if (c->id == id) {
+            kill(-c->pid, sig);
+            if (sweep)
+                exec__kill_session(c->pid);
+            return;
+        }
+    }
+    /* Not running any more. A process of ours that lives has moved on to another try (or
+     * waits for one): leave it. One that is gone may have left members of its group and
+     * session (their ids cannot be reused while those live). */
+    if (pid <= 0)
+        return;
+    for (size_t i = 0; i < S->nkids; i++)
+        if (S->kids[i].pid == pid)
+            return;
+    kill(-pid, sig);
+    if (sweep)
+        exec__kill_session(pid);
+}
+
+/* Hands the try to an idle worker that has its doc; false when there is none. */
+static bool give_to_worker(struct server *S, char **f, long id, uint64_t need)
+{
+    for (size_t i = 0; i < S->nkids; i++) {
+        struct child *c = &S->kids[i];
+        if (c->id >= 0 || c->sock < 0 || c->gen < need)
+            continue;
+        char *wd = pool_take(&S->pool);
+        char *line = xasprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3],
+                               f[4], f[5], f[6], f[7], f[8], wd ? wd : "");
+        size_t len = strlen(line);
+        ssize_t w = send(c->sock, line, len, MSG_NOSIGNAL);
+        free(line);
+        if (w != (ssize_t)len) {
+            pool_give(&S->pool, wd);
+            child_close_sock(c); /* gone or stuck: it exits or is reaped */
+            continue;
+        }
+        c->id = id;
+        c->workdir = wd;
+        reply("STARTED", id, c->pid, 0);
+        return true;
+    }
+    return false;
+}
+
+static void handle_run(struct server *S, char **f)
+{
+    long id = strtol(f[1], NULL, 10);
+    int64_t version = strtoll(f[6], NULL, 10);
+    uint64_t need = 0;
+    json_t *doc = version > 0 ? doc_get(S->store_url, S->docs, S->gens, &S->gen, f[2], version,
+                                        &need)
+                              : NULL;
+    /* Plugins load on first use, here, so every child inherits them loaded. */
+    const char *ref = json_string_value(
+        json_object_get(json_object_get(json_object_get(doc, "tasks"), f[4]), "run"));
+    const struct weir_plugin *plugin = NULL;
+    if (ref)
+        exec_plugins_find(S->reg, ref, &plugin);
+    if (doc && exec__plugin_reusable(plugin) && give_to_worker(S, f, id, need))
+        return;
+    /* NULL (cannot make one): the child tries itself and reports the error */
+    char *wd = pool_take(&S->pool);
+    /* A child that may become a worker gets a socket to hear of its next try; without one
+     * (or when it cannot be made) it runs this try only. */
+    int sv[2] = {-1, -1};
+    if (doc && exec__plugin_reusable(plugin) &&
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        sv[0] = sv[1] = -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (size_t i = 0; i < S->nkids; i++)
+            if (S->kids[i].sock >= 0)
+                close(S->kids[i].sock); /* other workers see EOF only from the server */
+        if (sv[0] >= 0)
+            close(sv[0]);
+        run_child(S->reg, S->store_url, S->hb_us, S->ctl, f, S->docs, doc, version, wd, S->self,
+                  sv[1]);
+    }
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (pid < 0) {
+        int e = errno;
+        if (sv[0] >= 0)
+            close(sv[0]);
+        pool_give(&S->pool, wd);
+        reply("FAILED", id, e, 0);
+        return;
+    }
+    if (sv[0] >= 0)
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    if (S->nkids == S->cap) {
+        S->cap = S->cap ? S->cap * 2 : 64;
+        S->kids = xrealloc(S->kids, S->cap * sizeof *S->kids);
+    }
+    S->kids[S->nkids++] = (struct child){.pid = pid, .id = id, .workdir = wd, .sock = sv[0],
+                                         .gen = S->gen};
+    reply("STARTED", id, pid, 0);
 }
 
 int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
                          const char *ctl)
 {
-    if (ctl && !*ctl)
-        ctl = NULL;
-    json_t *docs = json_object();
+    struct server S = {.reg = reg, .store_url = store_url, .hb_us = hb_us,
+                       .ctl = ctl && *ctl ? ctl : NULL, .self = getpid(),
+                       .docs = json_object(), .gens = json_object()};
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return 1;
     struct sigaction sa = {0};
@@ -204,95 +563,59 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
     signal(SIGPIPE, SIG_IGN);
     /* Ctrl-C in the terminal reaches the whole foreground group; the scheduler decides. */
     signal(SIGINT, SIG_IGN);
-    struct child *kids = NULL;
-    size_t nkids = 0, cap = 0;
-    struct pool pool = {0};
-    pid_t self = getpid();
     char buf[MAX_LINE];
     size_t used = 0;
-    bool eof = false;
-    while (!eof) {
-        struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
-                                {.fd = sig_pipe[0], .events = POLLIN}};
-        if (poll(pfd, 2, -1) < 0) {
+    struct pollfd *pfd = NULL;
+    size_t pfd_cap = 0;
+    for (;;) {
+        int timeout = idle_sweep(&S);
+        if (pfd_cap < S.nkids + 2) {
+            pfd_cap = S.nkids + 2 + 16;
+            pfd = xrealloc(pfd, pfd_cap * sizeof *pfd);
+        }
+        pfd[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+        pfd[1] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
+        size_t npfd = 2;
+        for (size_t i = 0; i < S.nkids; i++)
+            if (S.kids[i].sock >= 0)
+                pfd[npfd++] = (struct pollfd){.fd = S.kids[i].sock, .events = POLLIN};
+        if (poll(pfd, npfd, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (pfd[1].revents & POLLIN) {
-            char drain[64];
-            while (read(sig_pipe[0], drain, sizeof drain) > 0)
-                ;
-            int status;
-            pid_t pid;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                for (size_t i = 0; i < nkids; i++) {
-                    if (kids[i].pid != pid)
-                        continue;
-                    reply("EXITED", kids[i].id,
-                          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-                    pool_give(&pool, kids[i].workdir);
-                    kids[i] = kids[--nkids];
+        /* Worker messages first: a DONE and the exit of the same worker come in order. */
+        for (size_t k = 2; k < npfd; k++) {
+            if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            for (size_t i = 0; i < S.nkids; i++)
+                if (S.kids[i].sock == pfd[k].fd) {
+                    child_input(&S, &S.kids[i]);
                     break;
                 }
-            }
         }
+        if (pfd[1].revents & POLLIN)
+            reap(&S);
         if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         ssize_t n = read(STDIN_FILENO, buf + used, sizeof buf - 1 - used);
         if (n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
-            eof = true;
-            break;
+            break; /* the executor is gone */
         }
         used += (size_t)n;
         char *nl;
         while ((nl = memchr(buf, '\n', used)) != NULL) {
             *nl = '\0';
-            char *f[9] = {0};
-            int nf = 0;
-            for (char *p = buf, *tab; nf < 9; p = tab + 1) {
-                f[nf++] = p;
-                tab = strchr(p, '\t');
-                if (!tab)
-                    break;
-                *tab = '\0';
-            }
-            if (nf == 9 && strcmp(f[0], "RUN") == 0 && nkids < MAX_CHILDREN) {
-                long id = strtol(f[1], NULL, 10);
-                int64_t version = strtoll(f[6], NULL, 10);
-                json_t *doc = version > 0 ? doc_get(store_url, docs, f[2], version) : NULL;
-                /* Plugins load on first use, here, so every child inherits them loaded. */
-                const char *ref = json_string_value(json_object_get(
-                    json_object_get(json_object_get(doc, "tasks"), f[4]), "run"));
-                if (ref)
-                    exec_plugins_find(reg, ref, NULL);
-                /* NULL (cannot make one): the child tries itself and reports the error */
-                char *wd = pool_take(&pool);
-                fflush(NULL);
-                pid_t pid = fork();
-                if (pid == 0)
-                    run_child(reg, store_url, hb_us, ctl, f, doc, version, wd, self);
-                if (pid < 0) {
-                    int e = errno;
-                    pool_give(&pool, wd);
-                    reply("FAILED", id, e, 0);
-                } else {
-                    if (nkids == cap) {
-                        cap = cap ? cap * 2 : 64;
-                        kids = xrealloc(kids, cap * sizeof *kids);
-                    }
-                    kids[nkids].pid = pid;
-                    kids[nkids].id = id;
-                    kids[nkids].workdir = wd;
-                    nkids++;
-                    reply("STARTED", id, pid, 0);
-                }
-            } else {
+            char *f[NF] = {0};
+            int nf = split_tabs(buf, f, NF);
+            if (nf == NF && strcmp(f[0], "RUN") == 0 && S.nkids < MAX_CHILDREN)
+                handle_run(&S, f);
+            else if (nf == 5 && strcmp(f[0], "KILL") == 0)
+                handle_kill(&S, f);
+            else
                 LOG_WARN("fork server: ignoring a malformed request");
-            }
             size_t rest = used - (size_t)(nl + 1 - buf);
             memmove(buf, nl + 1, rest);
             used = rest;
@@ -300,15 +623,25 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
         if (used == sizeof buf - 1)
             used = 0; /* an absurdly long line: drop it */
     }
-    /* Children still running keep their folders (they remove them: we are gone). */
-    for (size_t i = 0; i < nkids; i++)
-        free(kids[i].workdir);
-    free(kids);
-    for (size_t i = 0; i < pool.n; i++) {
-        exec__workdir_remove(pool.dirs[i]);
-        free(pool.dirs[i]);
+    /* Children still running keep their folders (they remove them: we are gone); workers
+     * see their sockets close and exit after their try. Idle ones exit at once: they are
+     * reaped here, so nothing of ours outlives us without a try to finish. */
+    for (size_t i = 0; i < S.nkids; i++) {
+        child_close_sock(&S.kids[i]);
+        free(S.kids[i].workdir);
     }
-    free(pool.dirs);
-    json_decref(docs);
+    for (size_t i = 0; i < S.nkids; i++)
+        if (S.kids[i].id < 0)
+            while (waitpid(S.kids[i].pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+    free(S.kids);
+    free(pfd);
+    for (size_t i = 0; i < S.pool.n; i++) {
+        exec__workdir_remove(S.pool.dirs[i]);
+        free(S.pool.dirs[i]);
+    }
+    free(S.pool.dirs);
+    json_decref(S.docs);
+    json_decref(S.gens);
     return 0;
 }

@@ -13,7 +13,6 @@
 #define LOG_MODULE "executor"
 #include "executor/executor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -177,45 +176,23 @@ static void kill_group(struct local_proc *p, int sig)
     }
 }
 
-/* SIGKILLs every process of session `sid` (the try's session: UV_PROCESS_DETACHED makes the
- * runner a session leader). Plugins may put their commands in process groups of their own
- * (the shell plugin does, to kill a command's tree on cancel); when the runner itself has
- * to be killed, those groups would survive a kill of the runner's group alone. Only a
- * process that started a new session escapes. Linux: reads /proc; elsewhere a no-op. */
-static void kill_session(int sid)
+static int fs_send(struct local *ex, const char *text);
+
+/* Signals a try's process group; with `sweep`, SIGKILLs the rest of its session too. A try
+ * of a living fork server is signalled by the server: the process may be a worker that has
+ * finished this try and runs another one by now (forksrv.c), which only the server knows.
+ * The request names the try, so it works before STARTED told us the pid. */
+static void proc_signal(struct local_proc *p, int sig, bool sweep)
 {
-#ifdef __linux__
-    DIR *d = opendir("/proc");
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0 || pid == sid)
-            continue;
-        char path[64], st[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, st, sizeof st - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        st[n] = '\0';
-        /* "pid (comm) state ppid pgrp session ...": comm may hold spaces and ')' */
-        const char *rp = strrchr(st, ')');
-        int ppid, pgrp, session;
-        char state;
-        if (rp && sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) == 4 &&
-            session == sid)
-            kill((pid_t)pid, SIGKILL);
+    if (p->via_fs && p->ex->fs_alive) {
+        char line[96];
+        snprintf(line, sizeof line, "KILL\t%ld\t%d\t%d\t%d\n", p->id, p->pid, sig, sweep ? 1 : 0);
+        if (fs_send(p->ex, line) == 0)
+            return;
     }
-    closedir(d);
-#else
-    (void)sid;
-#endif
+    kill_group(p, sig);
+    if (sweep)
+        exec__kill_session(p->pid);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -228,14 +205,13 @@ static void on_timer(uv_timer_t *t)
         p->term_sent = true;
         LOG_INFO("try timed out, terminating dag=%s run=%s task=%s try=%d pid=%d", p->dag_id,
                  p->run_id, p->task_id, p->try_number, p->pid);
-        kill_group(p, SIGTERM);
+        proc_signal(p, SIGTERM, false);
         uint64_t ms = (uint64_t)((p->ex->kill_grace_us + 999) / 1000);
         uv_timer_start(&p->timer, on_timer, ms ? ms : 1, 0);
     } else {
         LOG_WARN("try ignored SIGTERM, killing dag=%s run=%s task=%s try=%d pid=%d", p->dag_id,
                  p->run_id, p->task_id, p->try_number, p->pid);
-        kill_group(p, SIGKILL);
-        kill_session(p->pid);
+        proc_signal(p, SIGKILL, true);
     }
 }
 
@@ -261,10 +237,8 @@ static void proc_exited(struct local_proc *p, int64_t exit_status, int term_sign
         uv_timer_stop(&p->timer);
     /* The leader is gone; members that ignored SIGTERM would outlive the timeout. The pgid
      * cannot be reused while any member is alive, so this reaches only our group. */
-    if (p->term_sent) {
-        kill_group(p, SIGKILL);
-        kill_session(p->pid);
-    }
+    if (p->term_sent)
+        proc_signal(p, SIGKILL, true);
     LOG_DEBUG("try exited dag=%s run=%s task=%s try=%d status=%lld signal=%d", p->dag_id, p->run_id,
               p->task_id, p->try_number, (long long)exit_status, term_signal);
     if (!ex->closing && ex->done) {
@@ -361,8 +335,7 @@ static void fs_line(struct local *ex, char *line)
         p->pid = (int)strtol(f[2], NULL, 10);
         LOG_DEBUG("try started dag=%s run=%s task=%s try=%d pid=%d", p->dag_id, p->run_id,
                   p->task_id, p->try_number, p->pid);
-        if (p->term_sent) /* timed out before we knew the pid */
-            kill_group(p, SIGTERM);
+        /* a try that timed out before this was signalled by the server (KILL by id) */
     } else if (strcmp(f[0], "EXITED") == 0 && nf == 4) {
         proc_exited(p, strtoll(f[2], NULL, 10), (int)strtol(f[3], NULL, 10));
     } else if (strcmp(f[0], "FAILED") == 0) {
@@ -449,7 +422,21 @@ static void fs_write_done(uv_write_t *req, int status)
     free(req);
 }
 
-/* Sends one RUN request; the request and its text live in one allocation. */
+/* Sends one line to the fork server; the request and its text live in one allocation. */
+static int fs_send(struct local *ex, const char *text)
+{
+    size_t len = strlen(text);
+    uv_write_t *req = xmalloc(sizeof *req + len);
+    char *copy = (char *)(req + 1);
+    memcpy(copy, text, len);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    int rc = uv_write(req, (uv_stream_t *)&ex->fs_in, &b, 1, fs_write_done);
+    if (rc < 0)
+        free(req);
+    return rc;
+}
+
+/* Sends one RUN request. */
 static int fs_request(struct local *ex, struct local_proc *p)
 {
     for (const char *s2 = p->dag_id; *s2; s2++)
@@ -465,15 +452,8 @@ static int fs_request(struct local *ex, struct local_proc *p)
     char *text = xasprintf("RUN\t%ld\t%s\t%s\t%s\t%d\t%lld\t%d\t%s\n", p->id, p->dag_id,
                            p->run_id, p->task_id, p->try_number, (long long)p->version,
                            p->max_tries, p->run_json ? p->run_json : "");
-    size_t len = strlen(text);
-    uv_write_t *req = xmalloc(sizeof *req + len);
-    char *copy = (char *)(req + 1);
-    memcpy(copy, text, len);
+    int rc = fs_send(ex, text);
     free(text);
-    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
-    int rc = uv_write(req, (uv_stream_t *)&ex->fs_in, &b, 1, fs_write_done);
-    if (rc < 0)
-        free(req);
     return rc;
 }
 
@@ -1154,7 +1134,7 @@ static void local_close(struct exec *base, bool kill_running)
         next = p->next;
         if (kill_running && !p->exited) {
             kill_group(p, SIGKILL);
-            kill_session(p->pid);
+            exec__kill_session(p->pid);
             if (!p->via_fs)
                 continue; /* keep the process handle until the exit callback reaps it */
         }

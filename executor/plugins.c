@@ -187,15 +187,24 @@ static bool valid_name(const char *s)
 
 static int schema_check(const char *text, struct weir_err *err);
 
+/* The descriptor as ABI 1 first had it; later fields are read when `size` covers them. */
+#define PLUGIN_MIN_SIZE offsetof(struct weir_plugin, flags)
+
+bool exec__plugin_reusable(const struct weir_plugin *p)
+{
+    return p && p->size >= offsetof(struct weir_plugin, flags) + sizeof p->flags &&
+           (p->flags & WEIR_PLUGIN_REUSABLE);
+}
+
 /* Checks the descriptor a plugin returned; fills err with the problem (no file prefix). */
 static int check_descriptor(const struct weir_plugin *p, struct weir_err *err)
 {
     if (p->abi != WEIR_PLUGIN_ABI)
         return err_set(err, WEIR_EINVAL, "ABI version %u, weir expects %u", p->abi,
                        WEIR_PLUGIN_ABI);
-    if (p->size < sizeof(struct weir_plugin))
+    if (p->size < PLUGIN_MIN_SIZE)
         return err_set(err, WEIR_EINVAL, "descriptor size %u, weir expects at least %zu", p->size,
-                       sizeof(struct weir_plugin));
+                       PLUGIN_MIN_SIZE);
     if (!valid_name(p->name))
         return err_set(err, WEIR_EINVAL, "invalid plugin name '%s' (want [a-z0-9_]+)",
                        p->name ? p->name : "(null)");

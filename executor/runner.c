@@ -55,6 +55,11 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
+int exec__runner_signal(void)
+{
+    return got_signal;
+}
+
 struct runner {
     struct weir_task_ctx base; /* first: the host table casts the ctx back */
     struct store *st;          /* caller's connection or our own (own_st), used under st_mu;

@@ -120,7 +120,16 @@ struct weir_plugin {
     const char *summary;
     uint32_t n_operators;
     const struct weir_operator *operators;
+    /* WEIR_PLUGIN_* flags (appended: the host reads them only when `size` covers them). */
+    uint32_t flags;
 };
+
+/* The plugin's operators leave nothing behind in the process that runs them: no threads,
+ * open files, changed environment, working directory, signal dispositions or umask, and no
+ * state in statics that a later try would see. The local executor may then run several
+ * tries of them, one after another, in one process instead of forking one per try. Tries
+ * of a task with `env` and tries that were cancelled are never followed by another. */
+#define WEIR_PLUGIN_REUSABLE 1u
 
 typedef const struct weir_plugin *(*weir_plugin_init_fn)(const struct weir_host *host);
 

@@ -232,7 +232,7 @@ static int stream_read(struct run_state *rs, struct stream *s)
  * signal dispositions and an empty signal mask. posix_spawn (vfork-style in glibc) costs
  * far less than fork in a process with many mappings. Returns 0 or an errno value. */
 static int spawn_shell(char *const argv[], char *const envp[], const char *cwd, int out_fd,
-                       int err_fd, pid_t *pid, bool direct)
+                       int err_fd, pid_t *pid, bool direct, const char *file)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -256,11 +256,38 @@ static int spawn_shell(char *const argv[], char *const envp[], const char *cwd, 
         (rc = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
         (rc = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
         (rc = posix_spawnattr_setsigdefault(&attr, &all)) == 0)
-        rc = direct ? posix_spawnp(pid, argv[0], &fa, &attr, argv, envp)
-                    : posix_spawn(pid, "/bin/sh", &fa, &attr, argv, envp);
+        rc = !direct ? posix_spawn(pid, "/bin/sh", &fa, &attr, argv, envp)
+             : file  ? posix_spawn(pid, file, &fa, &attr, argv, envp)
+                     : posix_spawnp(pid, argv[0], &fa, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc;
+}
+
+/* Looks `name` up in our PATH as execvp would, into buf: true when an executable file of
+ * that name is found. access() on each entry is far cheaper than letting the spawned child
+ * try (and fail) an execve per entry, which builds a whole exec context each time. False
+ * (leave it to posix_spawnp) when `name` holds a slash or PATH is unset or has an empty or
+ * relative entry: those are looked up from the command's working directory, not ours.
+ * Something found that cannot be executed after all (a directory) makes the spawn fail,
+ * and the command then goes through the shell. */
+static bool path_lookup(const char *name, char *buf, size_t size)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path || strchr(name, '/'))
+        return false;
+    for (const char *p = path;;) {
+        const char *colon = strchrnul(p, ':');
+        size_t dl = (size_t)(colon - p);
+        if (dl == 0 || *p != '/')
+            return false;
+        int n = snprintf(buf, size, "%.*s/%s", (int)dl, p, name);
+        if (n > 0 && (size_t)n < size && access(buf, X_OK) == 0)
+            return true;
+        if (!*colon)
+            return false;
+        p = colon + 1;
+    }
 }
 
 /* Like make: a command that is only plain words (no quoting, expansion, redirection,
@@ -336,7 +363,9 @@ static int op_run(struct weir_task_ctx *ctx, const struct weir_host *host, json_
     if (cwd && access(cwd, X_OK) != 0)
         return host->fail(ctx, "cannot use '%s' as working directory: %s", cwd,
                           errtext(errno, eb, sizeof eb));
-    if (build_env(ctx, host, env, append, &ev) != 0)
+    /* Without `env` to add, the command gets our environment as it is (no copy). */
+    if (env && !(append && json_object_size(env) == 0) &&
+        build_env(ctx, host, env, append, &ev) != 0)
         goto out;
     so.buf = malloc(MAX_LINE);
     se.buf = malloc(MAX_LINE);
@@ -355,10 +384,13 @@ static int op_run(struct weir_task_ctx *ctx, const struct weir_host *host, json_
     char wbuf[1024];
     char *words[MAX_WORDS + 1];
     rc = -1;
+    char file[4096];
+    char *const *envp = ev.v ? ev.v : environ;
     if (!json_object_get(env, "PATH") && simple_words(command, wbuf, sizeof wbuf, words) > 0)
-        rc = spawn_shell(words, ev.v, cwd, out[1], errp[1], &pid, true);
+        rc = spawn_shell(words, envp, cwd, out[1], errp[1], &pid, true,
+                         path_lookup(words[0], file, sizeof file) ? file : NULL);
     if (rc != 0)
-        rc = spawn_shell(argv, ev.v, cwd, out[1], errp[1], &pid, false);
+        rc = spawn_shell(argv, envp, cwd, out[1], errp[1], &pid, false, NULL);
     if (rc != 0) {
         result = host->fail(ctx, "cannot start /bin/sh: %s", errtext(rc, eb, sizeof eb));
         pid = -1;
@@ -477,6 +509,10 @@ static const struct weir_plugin plugin = {
     .summary = "run shell commands",
     .n_operators = 1,
     .operators = operators,
+    /* op_run leaves nothing behind: its command runs in a process of its own (reaped
+     * before it returns), its pipes are closed, and the environment and working directory
+     * it gives the command are built for the command, never set in this process. */
+    .flags = WEIR_PLUGIN_REUSABLE,
 };
 
 const struct weir_plugin *weir_plugin_init(const struct weir_host *host)

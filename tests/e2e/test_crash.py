@@ -210,5 +210,57 @@ class CrashTest(WeirTest):
         p2.send_signal(signal.SIGTERM)
         p2.wait(timeout=20)
 
+    def test_workers(self):
+        """Tries of a plugin that declares itself reusable (shell) run one after another in
+        worker processes of the fork server; a task with `env` gets a process that ends with
+        its try (its variables never reach a later one); a try that times out in a worker
+        is killed like any other; tries of other plugins get a fresh process each; no worker
+        outlives the scheduler."""
+        self.use_fixture_plugin()
+        marks = os.path.join(self.w.tmp, "marks")
+        os.makedirs(marks)
+        chain = ["e0"] + [f"a{i}" for i in range(1, 7)]
+        lines = []
+        for i, t in enumerate(chain):
+            needs = f", needs: [{chain[i - 1]}]" if i else ""
+            env = ", env: {FOO: leaked}" if t == "e0" else ""
+            lines.append(f"  {t}: {{run: shell.run{needs}{env}, with: {{command: "
+                         f"'echo \"${{FOO:-unset}}\" > {marks}/{t}'}}}}")
+        lines.append(f"  slow: {{run: shell.run, needs: [a6], timeout: 1s, with: {{command: "
+                     f"'sleep 30; touch {marks}/slow'}}}}")
+        lines.append("  f1: {run: fixture.echo, needs: [slow], trigger_rule: all_done, with: {msg: x}}")
+        lines.append("  f2: {run: fixture.echo, needs: [f1], with: {msg: y}}")
+        self.w.write_dag("w.yaml", "dag: w\ntasks:\n" + "\n".join(lines) + "\n")
+        self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "2"
+        p = self.w.start()
+        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        self.w.run("dags", "trigger", "w", "--run-id", "r1", check=0)
+        t0 = time.monotonic()
+        st = self.w.wait_run("w", "r1", timeout=60)
+        self.assertLess(time.monotonic() - t0, 25, "the timed-out try was not killed in time")
+        tis = {ti["task_id"]: ti for ti in st["task_instances"]}
+        for t in chain + ["f1", "f2"]:
+            self.assertEqual(tis[t]["state"], "success", tis[t])
+        self.assertEqual(tis["slow"]["state"], "failed", tis["slow"])
+        with open(os.path.join(marks, "e0")) as f:
+            self.assertEqual(f.read(), "leaked\n")
+        for t in chain[1:]:
+            with open(os.path.join(marks, t)) as f:
+                self.assertEqual(f.read(), "unset\n", f"{t} saw the environment of e0")
+        pid = {t: tis[t]["pid"] for t in tis}
+        workers = {pid[t] for t in chain[1:]}
+        # A chain keeps at most one worker busy: a try finds the one before it idle, or (when
+        # its request beats that worker's DONE) the one before that; never a fresh process
+        # per try, and never the process that set FOO.
+        self.assertLessEqual(len(workers), 2, pid)
+        self.assertNotIn(pid["e0"], workers)
+        self.assertNotEqual(pid["f1"], pid["f2"])
+        self.assertFalse({pid["f1"], pid["f2"]} & workers, pid)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        for w in workers:
+            self.assertFalse(os.path.exists(f"/proc/{w}"), f"worker {w} outlived the scheduler")
+        self.assertFalse(os.path.exists(os.path.join(marks, "slow")))
+
 if __name__ == "__main__":
     main()

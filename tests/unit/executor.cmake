@@ -4,7 +4,8 @@ set(WEIR_FIXTURE_DIR ${CMAKE_CURRENT_BINARY_DIR}/plugins_fixtures)
 set(_weir_fixtures)
 # Output names: the good plugin's file is named after it (weir_fixture.so, found first by a
 # lazy lookup); the duplicate sorts after it.
-foreach(_fx good:fixture bad_abi:fix_abi2 no_symbol:fix_nosym null_init:fix_null dup:fixz_dup)
+foreach(_fx good:fixture bad_abi:fix_abi2 no_symbol:fix_nosym null_init:fix_null dup:fixz_dup
+            old_size:fix_old small:fix_small)
   string(REPLACE ":" ";" _p ${_fx})
   list(GET _p 0 _src)
   list(GET _p 1 _out)
@@ -17,8 +18,9 @@ foreach(_fx good:fixture bad_abi:fix_abi2 no_symbol:fix_nosym null_init:fix_null
 endforeach()
 
 weir_unit_test(plugins unit/test_plugins.c weir_executor)
-add_dependencies(test_plugins ${_weir_fixtures})
-target_compile_definitions(test_plugins PRIVATE WEIR_FIXTURE_DIR="${WEIR_FIXTURE_DIR}")
+add_dependencies(test_plugins weir_plugin_shell ${_weir_fixtures})
+target_compile_definitions(test_plugins PRIVATE WEIR_FIXTURE_DIR="${WEIR_FIXTURE_DIR}"
+  WEIR_PLUGIN_DIR="${PROJECT_BINARY_DIR}/plugins")
 
 weir_unit_test(local_exec unit/test_local_exec.c weir_executor)
 

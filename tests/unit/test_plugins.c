@@ -89,6 +89,33 @@ static void test_null_init(void **state)
                    "plugin 'weir_fix_null.so': weir_plugin_init returned NULL");
 }
 
+static void test_descriptor_size(void **state)
+{
+    (void)state;
+    /* smaller than ABI 1 ever was: refused */
+    char msg[160];
+    snprintf(msg, sizeof msg, "plugin 'weir_fix_small.so': descriptor size %zu, weir expects at least %zu",
+             offsetof(struct weir_plugin, n_operators), offsetof(struct weir_plugin, flags));
+    expect_refused(FIX("fix_small"), WEIR_EINVAL, msg);
+    /* built before `flags` was appended: loads, and its flags are not read */
+    struct exec_plugins *reg = exec_plugins_load(NULL);
+    struct weir_err err = { 0 };
+    assert_int_equal(exec_plugins_add_file(reg, FIX("fix_old"), &err), 0);
+    const struct weir_plugin *p = NULL;
+    assert_non_null(exec_plugins_find(reg, "fix_old.noop", &p));
+    assert_int_equal(p->flags, WEIR_PLUGIN_REUSABLE); /* there, but beyond its size */
+    assert_false(exec__plugin_reusable(p));
+    /* a full descriptor without the flag, and the shell plugin that declares it */
+    assert_int_equal(exec_plugins_add_file(reg, FIX("fixture"), &err), 0);
+    assert_non_null(exec_plugins_find(reg, "fixture.echo", &p));
+    assert_false(exec__plugin_reusable(p));
+    assert_int_equal(exec_plugins_add_file(reg, WEIR_PLUGIN_DIR "/weir_shell.so", &err), 0);
+    assert_non_null(exec_plugins_find(reg, "shell.run", &p));
+    assert_true(exec__plugin_reusable(p));
+    assert_false(exec__plugin_reusable(NULL));
+    exec_plugins_free(reg);
+}
+
 static void test_not_a_file(void **state)
 {
     (void)state;
@@ -116,13 +143,13 @@ static void test_duplicate(void **state)
 static void test_load_path(void **state)
 {
     (void)state;
-    /* one good plugin, four refused ones, and a missing folder that is only warned about */
+    /* two good plugins, five refused ones, and a missing folder that is only warned about */
     struct exec_plugins *reg = exec_plugins_load("/nonexistent/plugins::" WEIR_FIXTURE_DIR);
     json_t *j = exec_plugins_to_json(reg);
-    assert_int_equal(json_array_size(j), 1);
+    assert_int_equal(json_array_size(j), 2);
     json_decref(j);
     j = exec_plugins_errors(reg);
-    assert_int_equal(json_array_size(j), 4);
+    assert_int_equal(json_array_size(j), 5);
     json_decref(j);
     assert_non_null(exec_plugins_find(reg, "fixture.echo", NULL));
     exec_plugins_free(reg);
@@ -141,9 +168,9 @@ static void test_lazy(void **state)
     assert_int_equal(exec__plugins_opened(reg), 1);
     /* an unknown plugin opens every file */
     assert_null(exec_plugins_find(reg, "nope.x", NULL));
-    assert_int_equal(exec__plugins_opened(reg), 5);
+    assert_int_equal(exec__plugins_opened(reg), 7);
     json_t *j = exec_plugins_errors(reg);
-    assert_int_equal(json_array_size(j), 4);
+    assert_int_equal(json_array_size(j), 5);
     json_decref(j);
     exec_plugins_free(reg);
 }
@@ -427,7 +454,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_good),      cmocka_unit_test(test_wrong_abi),
         cmocka_unit_test(test_missing_symbol), cmocka_unit_test(test_null_init),
-        cmocka_unit_test(test_not_a_file),     cmocka_unit_test(test_duplicate),
+        cmocka_unit_test(test_descriptor_size), cmocka_unit_test(test_not_a_file),
+        cmocka_unit_test(test_duplicate),
         cmocka_unit_test(test_load_path),      cmocka_unit_test(test_lazy),
         cmocka_unit_test(test_host_table),     cmocka_unit_test(test_params),
         cmocka_unit_test(test_conn_uri),       cmocka_unit_test(test_doc_scan),

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,12 @@ static const char doc_json[] =
     " pwd\", \"cwd\": \"/\", \"env\": {\"FOO\": \"bar\", \"N\": 5}}},"
     "  {\"task_id\": \"noenv\", \"run\": \"shell.run\", \"with\": {\"command\":"
     " \"echo ${WEIR_VAR_V:-unset} $X\", \"env\": {\"X\": \"1\"}, \"append_env\": false}},"
+    "  {\"task_id\": \"emptyenv\", \"run\": \"shell.run\", \"with\": {\"command\":"
+    " \"echo ${WEIR_VAR_V:-unset}\", \"env\": {}, \"append_env\": false}},"
+    "  {\"task_id\": \"direct\", \"run\": \"shell.run\", \"with\": {\"command\":"
+    " \"printenv WEIR_VAR_V\"}},"
+    "  {\"task_id\": \"notfound\", \"run\": \"shell.run\", \"with\": {\"command\":"
+    " \"weir-no-such-program x\"}},"
     "  {\"task_id\": \"badcwd\", \"run\": \"shell.run\", \"with\": {\"command\": \"true\","
     " \"cwd\": \"/nonexistent/dir\"}},"
     "  {\"task_id\": \"skip3\", \"run\": \"shell.run\", \"with\": {\"command\": \"exit 3\","
@@ -72,7 +79,7 @@ static const char doc_json[] =
 static const char *const task_ids[] = { "ok",     "flaky",  "skip",  "tmpl", "badtmpl", "badparam",
                                         "noop",   "secret", "slow",  "long", "envcwd",  "noenv",
                                         "badcwd", "skip3",  "bytes", "bg", "scratch",
-                                        "scratch0" };
+                                        "scratch0", "emptyenv", "direct", "notfound" };
 
 static int setup(void **state)
 {
@@ -375,6 +382,41 @@ static void test_shell_params(void **state)
     json_t *v = ret_value("r_shell", "noenv");
     assert_string_equal(json_string_value(v), "unset 1");
     json_decref(v);
+    /* append_env false with an empty env: nothing of ours */
+    assert_int_equal(run_task("r_shell", "emptyenv", 1, &err), EXEC_EXIT_SUCCESS);
+    v = ret_value("r_shell", "emptyenv");
+    assert_string_equal(json_string_value(v), "unset");
+    json_decref(v);
+    /* plain words are exec'd directly, found in PATH, with our environment; a directory of
+     * that name earlier in PATH is passed over (through the shell) */
+    char pbin[512], path[8192];
+    snprintf(pbin, sizeof pbin, "%s/pbin", dir);
+    assert_int_equal(mkdir(pbin, 0755), 0);
+    snprintf(path, sizeof path, "%s/printenv", pbin);
+    assert_int_equal(mkdir(path, 0755), 0);
+    const char *old_path = getenv("PATH");
+    char *saved = strdup(old_path ? old_path : "/usr/bin:/bin");
+    for (int pass = 0; pass < 2; pass++) {
+        const char *run = pass ? "r_direct1" : "r_direct0";
+        make_run(run, NULL);
+        if (pass == 1) {
+            snprintf(path, sizeof path, "%s:%s", pbin, saved);
+            setenv("PATH", path, 1);
+        }
+        assert_int_equal(run_task(run, "direct", 1, &err), EXEC_EXIT_SUCCESS);
+        v = ret_value(run, "direct");
+        assert_string_equal(json_string_value(v), "varval");
+        json_decref(v);
+    }
+    setenv("PATH", saved, 1);
+    free(saved);
+    snprintf(path, sizeof path, "%s/printenv", pbin);
+    rmdir(path);
+    rmdir(pbin);
+    /* a program that is nowhere: the shell says so, and the try fails */
+    assert_int_equal(run_task("r_shell", "notfound", 1, &err), EXEC_EXIT_FAILED);
+    assert_log_has("r_shell", "notfound", 1, "not found");
+    assert_log_has("r_shell", "notfound", 1, "command exited with code 127");
     assert_int_equal(run_task("r_shell", "badcwd", 1, &err), EXEC_EXIT_FAILED);
     assert_log_has("r_shell", "badcwd", 1,
                    "cannot use '/nonexistent/dir' as working directory: No such file");
