@@ -91,6 +91,12 @@ struct exec_task_opts {
      * be NULL: the executor records the claim and the end on its own connection, and the
      * runner opens one (from store_url) only when the try needs it or the channel fails. */
     const char *ctl;
+    /* Optional: that channel already connected (a worker of the fork server keeps one for
+     * all its tries), used when ctl_conn is set instead of connecting. The runner never
+     * closes it; when it fails, the runner shuts it down (its owner then sees it closed
+     * and connects again) and goes on without it. */
+    bool ctl_conn;
+    int ctl_fd;
     /* Optional hints from the executor, sparing the try a read: the run as JSON
      * (exec__run_to_json) and the task instance's max_tries (0: unknown). */
     const char *run_json;

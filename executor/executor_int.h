@@ -128,5 +128,8 @@ bool exec__plugin_reusable(const struct weir_plugin *p);
 /* The signal (SIGTERM, SIGINT) that cancelled the last try exec_task_run ran in this
  * process, 0 if none did: such a process is not given another try. */
 int exec__runner_signal(void);
+/* Whether the end of the last try exec_task_run ran in this process was recorded by the
+ * executor over the control channel (it then knows the try is over). */
+bool exec__runner_told_executor(void);
 
 #endif

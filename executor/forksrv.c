@@ -32,7 +32,9 @@
  *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
  * (EXITED also when a worker reports DONE: the try's process is done with it.)
  * Server <-> worker, over a socketpair per worker: the RUN line with the lent scratch
- * folder appended as a tenth field, and "DONE <code>" back.
+ * folder appended as a tenth field, and "DONE <code> <told>" back (told=1: the executor
+ * recorded the try's end over the control socket and knows it is over, so no EXITED).
+ * A worker keeps one control-socket connection for all its tries.
  * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
  * running children alone: they finish and record their state; the next scheduler adopts
  * them. Workers see their socket close and exit after the try they run.
@@ -156,10 +158,11 @@ static void doc_key(char *key, size_t size, const char *dag_id, int64_t version)
     snprintf(key, size, "%s@%lld", dag_id, (long long)version);
 }
 
-/* One try in the child; returns its exit code. */
+/* One try in the child, over the control channel `ctl_fd` when it is connected (>= 0);
+ * returns its exit code. */
 static int run_one(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
-                   const char *ctl, char **f, json_t *doc, int64_t version, const char *workdir,
-                   pid_t server)
+                   const char *ctl, int ctl_fd, char **f, json_t *doc, int64_t version,
+                   const char *workdir, pid_t server)
 {
     char *end;
     long try_number = strtol(f[5], &end, 10);
@@ -168,14 +171,15 @@ static int run_one(const struct exec_plugins *reg, const char *store_url, int64_
     int code;
     /* With the executor's control channel the try needs no connection of its own unless
      * the channel fails (then the runner opens one). */
-    if (!ctl && !(st = store_open(store_url, &err))) {
+    if (ctl_fd < 0 && !(st = store_open(store_url, &err))) {
         LOG_ERROR("try cannot open the store dag=%s run=%s task=%s: %s", f[2], f[3], f[4], err.msg);
         return 5;
     }
     struct exec_task_opts o = {.dag_id = f[2], .run_id = f[3], .task_id = f[4],
                                .try_number = (int)try_number, .heartbeat_us = hb_us,
                                .store_url = store_url, .doc = doc, .doc_version = version,
-                               .ctl = ctl, .max_tries = (int)strtol(f[7], NULL, 10),
+                               .ctl = ctl, .ctl_conn = ctl_fd >= 0, .ctl_fd = ctl_fd,
+                               .max_tries = (int)strtol(f[7], NULL, 10),
                                .run_json = *f[8] ? f[8] : NULL,
                                .workdir = workdir, .workdir_owner = server};
     int rc = exec_task_run(st, reg, &o, &err);
@@ -207,6 +211,15 @@ static bool may_reuse(const struct exec_plugins *reg, json_t *doc, const char *t
     const char *ref = json_string_value(json_object_get(task, "run"));
     const struct weir_plugin *plugin = NULL;
     return ref && exec_plugins_find(reg, ref, &plugin) && exec__plugin_reusable(plugin);
+}
+
+/* Whether the control channel kept between tries is still usable: nothing may be waiting
+ * on it (an answer comes only to a request), so anything readable is its end (the
+ * executor closed it, or a try shut it down after it failed). */
+static bool ctl_alive(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 0;
 }
 
 /* Reads one line (the next request) from the server into buf; false at EOF or error. */
@@ -251,12 +264,20 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
     dup2(STDERR_FILENO, STDOUT_FILENO); /* the protocol pipe is not the task's */
     static char req[MAX_LINE + PATH_MAX + 16];
     char *fv[NF + 1];
+    int ctl_fd = -1; /* one connection to the executor for all our tries */
     for (int tries = 1;; tries++) {
-        int code = run_one(reg, store_url, hb_us, ctl, f, doc, version, workdir, server);
+        if (ctl_fd >= 0 && !ctl_alive(ctl_fd)) {
+            close(ctl_fd);
+            ctl_fd = -1;
+        }
+        if (ctl_fd < 0 && ctl)
+            ctl_fd = exec__ctl_connect(ctl); /* -1: the try records itself */
+        int code = run_one(reg, store_url, hb_us, ctl, ctl_fd, f, doc, version, workdir, server);
         if (sock < 0 || tries >= WORKER_MAX_TRIES || !may_reuse(reg, doc, f[4], code, server))
             _exit(code);
         char done[32];
-        int n = snprintf(done, sizeof done, "DONE\t%d\n", code);
+        int n = snprintf(done, sizeof done, "DONE\t%d\t%d\n", code,
+                         exec__runner_told_executor() ? 1 : 0);
         if (send(sock, done, (size_t)n, MSG_NOSIGNAL) != n || !read_request(sock, req, sizeof req))
             _exit(code); /* the server is gone or dismissed us: the try is recorded */
         if (split_tabs(req, fv, NF + 1) != NF + 1 || strcmp(fv[0], "RUN") != 0)
@@ -340,13 +361,15 @@ static void child_close_sock(struct child *c)
     c->sock = -1;
 }
 
-/* The try `c` ran is done (DONE, or its process exited): tell the executor, take the
- * folder back. */
-static void child_try_done(struct server *S, struct child *c, long status, long sig)
+/* The try `c` ran is done (DONE, or its process exited): tell the executor (unless it
+ * knows), take the folder back. */
+static void child_try_done(struct server *S, struct child *c, long status, long sig,
+                           bool report)
 {
     if (c->id < 0)
         return;
-    reply("EXITED", c->id, status, sig);
+    if (report)
+        reply("EXITED", c->id, status, sig);
     pool_give(&S->pool, c->workdir);
     c->workdir = NULL;
     c->id = -1;
@@ -370,9 +393,10 @@ static void child_input(struct server *S, struct child *c)
         char *nl;
         while ((nl = memchr(c->in, '\n', c->in_used)) != NULL) {
             *nl = '\0';
-            char *f[2];
-            if (split_tabs(c->in, f, 2) == 2 && strcmp(f[0], "DONE") == 0 && c->id >= 0) {
-                child_try_done(S, c, strtol(f[1], NULL, 10), 0);
+            char *f[3];
+            if (split_tabs(c->in, f, 3) == 3 && strcmp(f[0], "DONE") == 0 && c->id >= 0) {
+                /* told: the executor recorded the try's end itself and needs no EXITED */
+                child_try_done(S, c, strtol(f[1], NULL, 10), 0, strcmp(f[2], "1") != 0);
                 c->idle_at = mono_ms();
             }
             size_t rest = c->in_used - (size_t)(nl + 1 - c->in);
@@ -427,7 +451,7 @@ static void reap(struct server *S)
             if (c->sock >= 0)
                 child_input(S, c); /* a DONE it sent before it died counts */
             child_try_done(S, c, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                           WIFSIGNALED(status) ? WTERMSIG(status) : 0, true);
             child_close_sock(c);
             S->kids[i] = S->kids[--S->nkids];
             break;

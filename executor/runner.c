@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@
 #define MAX_BACKOFF_S         (24.0 * 3600.0) /* exponential backoff cap without max_retry_delay */
 
 static volatile sig_atomic_t got_signal;
+static bool told_executor; /* the last try's end was recorded by the executor (ctl) */
 
 static void on_signal(int sig)
 {
@@ -60,12 +62,18 @@ int exec__runner_signal(void)
     return got_signal;
 }
 
+bool exec__runner_told_executor(void)
+{
+    return told_executor;
+}
+
 struct runner {
     struct weir_task_ctx base; /* first: the host table casts the ctx back */
     struct store *st;          /* caller's connection or our own (own_st), used under st_mu;
                                   NULL until first needed when the try has a ctl channel */
     bool own_st;
     int ctl_fd;                /* channel to the local executor (ctl.c), or -1 */
+    bool ctl_borrowed;         /* ctl_fd is the caller's (opts->ctl_conn): never closed */
     /* Plugins may call the host from threads they start (plugin.h), so every use of `st`,
      * test_xcoms and fail_msg during the try holds st_mu. Recursive: a store call may log
      * a warning, and a log line may flush through `st`. */
@@ -921,6 +929,17 @@ out:
     return result;
 }
 
+/* Stops using the control channel after it failed. A borrowed one is shut down, not
+ * closed: its owner sees that and connects again for its next try. */
+static void ctl_drop(struct runner *r)
+{
+    if (r->ctl_borrowed)
+        shutdown(r->ctl_fd, SHUT_RDWR);
+    else
+        close(r->ctl_fd);
+    r->ctl_fd = -1;
+}
+
 /* The claim, through the executor when the try has a ctl channel, else on the runner's
  * own connection. *run is the hint the executor launched the try with, or the executor's
  * answer, or read from the store. */
@@ -952,8 +971,7 @@ static int claim(struct runner *r, struct store_run *run, json_t *run_hint,
         if (rc <= 0)
             return rc;
         /* The channel failed or the executor could not reach the store: do it ourselves. */
-        close(r->ctl_fd);
-        r->ctl_fd = -1;
+        ctl_drop(r);
         err_clear(err);
     }
     pthread_mutex_lock(&r->st_mu);
@@ -992,10 +1010,11 @@ static int record_end(struct runner *r, const struct store_ti_update *u, char **
                      ? -WEIR_ECONFLICT
                      : 1;
         json_decref(ans);
-        if (rc <= 0)
+        if (rc <= 0) {
+            told_executor = true;
             return rc;
-        close(r->ctl_fd);
-        r->ctl_fd = -1;
+        }
+        ctl_drop(r);
     }
     int rc = -WEIR_EUNAVAIL;
     pthread_mutex_lock(&r->st_mu);
@@ -1112,8 +1131,13 @@ int exec_task_run(struct store *st, const struct exec_plugins *reg,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* ts_mono_us deadlines */
     pthread_cond_init(&r.cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (opts->ctl && !r.test)
+    told_executor = false;
+    if (opts->ctl_conn && !r.test) {
+        r.ctl_fd = opts->ctl_fd;
+        r.ctl_borrowed = true;
+    } else if (opts->ctl && !r.test) {
         r.ctl_fd = exec__ctl_connect(opts->ctl); /* -1: record everything ourselves */
+    }
 
     /* Handlers first, so a SIGTERM from here on cancels the try instead of killing the
      * process between the claim and the final state. */
@@ -1214,7 +1238,7 @@ out:
         bg_stop(&r); /* no-op when finish() stopped it already */
     sigaction(SIGTERM, &sa_old_term, NULL);
     sigaction(SIGINT, &sa_old_int, NULL);
-    if (r.ctl_fd >= 0)
+    if (r.ctl_fd >= 0 && !r.ctl_borrowed)
         close(r.ctl_fd);
     /* A folder lent by the fork server goes back to it when empty (it checks again before
      * lending it out); one with files in it is removed here, by the try, not by the server

@@ -3,6 +3,7 @@
  * log lines and masking, XCom return_value, templates (and a template error failing the
  * try), parameter validation, the claim CAS, test mode, heartbeats, cancellation by
  * SIGTERM and by the task instance leaving `running`. */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include "core/log.h"
 #include "core/ts.h"
 #include "executor/executor.h"
+#include "executor/executor_int.h"
 #include "store/store.h"
 
 static char dir[256];
@@ -264,6 +267,38 @@ static void test_success(void **state)
     /* unknown things */
     assert_int_equal(run_task("r_nope", "ok", 1, &err), -WEIR_ENOTFOUND);
     assert_int_equal(run_task("r_ok", "nope", 1, &err), -WEIR_ENOTFOUND);
+}
+
+/* A borrowed control channel (a worker's, kept across tries) that fails: the try records
+ * itself on its own connection, and the channel is shut down, not closed, so its owner
+ * sees it is gone and connects again. One that works records the end for the try. */
+static void test_borrowed_ctl(void **state)
+{
+    (void)state;
+    make_run("r_ctl", NULL);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    close(sv[1]); /* the executor is gone */
+    struct stat before, after;
+    assert_int_equal(fstat(sv[0], &before), 0);
+    struct exec_task_opts o = { .dag_id = "rd", .run_id = "r_ctl", .task_id = "ok",
+                                .try_number = 1, .store_url = url, .heartbeat_us = 100000,
+                                .ctl = "weir-test-no-such-socket", .ctl_conn = true,
+                                .ctl_fd = sv[0] };
+    struct weir_err err = { 0 };
+    assert_int_equal(exec_task_run(NULL, reg, &o, &err), EXEC_EXIT_SUCCESS);
+    assert_false(exec__runner_told_executor());
+    struct store_ti ti;
+    get_ti("r_ctl", "ok", &ti);
+    assert_int_equal(ti.state, TI_SUCCESS);
+    store_ti_release(&ti);
+    assert_log_has("r_ctl", "ok", 1, "INFO task success");
+    /* still ours to close: the same socket, not closed (and its number reused) */
+    assert_int_equal(fstat(sv[0], &after), 0);
+    assert_true(S_ISSOCK(after.st_mode) && after.st_ino == before.st_ino);
+    struct pollfd p = { .fd = sv[0], .events = POLLIN };
+    assert_int_equal(poll(&p, 1, 0), 1); /* shut down: its owner sees that */
+    close(sv[0]);
 }
 
 static void requeue(const char *run_id, const char *task, enum store_ti_state from)
@@ -535,7 +570,7 @@ static void test_lost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_success),
+        cmocka_unit_test(test_success),      cmocka_unit_test(test_borrowed_ctl),
         cmocka_unit_test(test_scratch_folder_removed),      cmocka_unit_test(test_retries),
         cmocka_unit_test(test_templates),    cmocka_unit_test(test_secret_masked),
         cmocka_unit_test(test_shell_params), cmocka_unit_test(test_heartbeat),
