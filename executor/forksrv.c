@@ -13,9 +13,10 @@
  * tells the server DONE and waits for another try. fork() and the exit that follows cost
  * more than the whole rest of a no-op try on some machines (a VM copying page tables), so
  * a worker saves most of a short try's cost. A worker runs at most WORKER_MAX_TRIES tries,
- * is dismissed after IDLE_MAX_MS without one (or when more than MAX_IDLE wait), and is
- * given a try only when it inherited that DAG version's parsed doc. A try that sets `env`,
- * or uses any other plugin, gets a fresh child that exits after it, as before.
+ * is dismissed after IDLE_MAX_MS without one (or when more than MAX_IDLE wait). It gets
+ * the try's task and the doc's params with the request: it may have been forked before
+ * that DAG version was read. A try of any other plugin gets a fresh child that exits
+ * after it, as before; so does (after its try) a worker whose try set `env`.
  *
  * Protocol with the executor, one line each way, fields separated by tabs (ids never hold
  * tabs or newlines: the executor checks):
@@ -31,8 +32,9 @@
  * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
  *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
  * (EXITED also when a worker reports DONE: the try's process is done with it.)
- * Server <-> worker, over a socketpair per worker: the RUN line with the lent scratch
- * folder appended as a tenth field, and "DONE <code> <told>" back (told=1: the executor
+ * Server <-> worker, over a socketpair per worker: the RUN line with three fields
+ * appended (the lent scratch folder, the task and the doc's params as compact JSON), and
+ * "DONE <code> <told>" back (told=1: the executor
  * recorded the try's end over the control socket and knows it is over, so no EXITED).
  * A worker keeps one control-socket connection for all its tries.
  * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
@@ -71,13 +73,14 @@
 #define IDLE_MAX_MS      20000 /* a worker without a try for this long is dismissed */
 #define WORKER_MAX_TRIES 256   /* tries one worker runs before it exits (bounds any leak) */
 #define NF               9     /* fields of a RUN request */
+#define NFW              (NF + 3) /* to a worker: + scratch folder, task, params */
+#define WORKER_LINE_MAX  (64 * 1024) /* a longer request (a huge task) gets a fresh child */
 
 struct child {
     pid_t pid;
     long id;         /* the try it runs; -1 while a worker waits for one */
     char *workdir;   /* lent to that try, or NULL */
     int sock;        /* our end of its socketpair, -1 once closed (it then exits) */
-    uint64_t gen;    /* docs generation it was forked with: it has every doc up to it */
     int64_t idle_at; /* monotonic ms it became idle */
     char in[64];     /* a DONE line being read */
     size_t in_used;
@@ -245,7 +248,7 @@ static bool read_request(int sock, char *buf, size_t size)
 /* In the child: become a session, drop the server's plumbing, run the try, and while the
  * process may be reused, the tries the server sends. Never returns. */
 static void run_child(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
-                      const char *ctl, char **f, json_t *docs, json_t *doc, int64_t version,
+                      const char *ctl, char **f, json_t *doc, int64_t version,
                       const char *workdir, pid_t server, int sock)
 {
     setsid();
@@ -262,9 +265,10 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
         close(devnull);
     }
     dup2(STDERR_FILENO, STDOUT_FILENO); /* the protocol pipe is not the task's */
-    static char req[MAX_LINE + PATH_MAX + 16];
-    char *fv[NF + 1];
-    int ctl_fd = -1; /* one connection to the executor for all our tries */
+    static char req[WORKER_LINE_MAX + 1];
+    char *fv[NFW];
+    json_t *own = NULL; /* the doc of a try the server sent us: its task and params */
+    int ctl_fd = -1;    /* one connection to the executor for all our tries */
     for (int tries = 1;; tries++) {
         if (ctl_fd >= 0 && !ctl_alive(ctl_fd)) {
             close(ctl_fd);
@@ -280,34 +284,37 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
                          exec__runner_told_executor() ? 1 : 0);
         if (send(sock, done, (size_t)n, MSG_NOSIGNAL) != n || !read_request(sock, req, sizeof req))
             _exit(code); /* the server is gone or dismissed us: the try is recorded */
-        if (split_tabs(req, fv, NF + 1) != NF + 1 || strcmp(fv[0], "RUN") != 0)
+        if (split_tabs(req, fv, NFW) != NFW || strcmp(fv[0], "RUN") != 0)
             _exit(code);
         f = fv;
         version = strtoll(f[6], NULL, 10);
-        char key[512];
-        doc_key(key, sizeof key, f[2], version);
-        doc = json_object_get(docs, key);
         workdir = *f[9] ? f[9] : NULL;
+        /* The doc as the runner reads it, with just this task: NULL (the runner then reads
+         * the stored doc itself) if the server sent something that does not parse. */
+        json_decref(own);
+        json_t *task = json_loads(f[10], 0, NULL);
+        json_t *params = json_loads(f[11], 0, NULL);
+        own = json_is_object(task) && json_is_object(params)
+                  ? json_pack("{s:{s:O}, s:O}", "tasks", f[4], task, "params", params)
+                  : NULL;
+        json_decref(task);
+        json_decref(params);
+        doc = own;
     }
 }
 
 /* The parsed doc of dag@version (borrowed from `docs`), read on first use; NULL if it
- * cannot be read (the child then reads it itself and reports any error properly). *gen
- * gets the generation it was added in (workers forked before that lack it). The store
+ * cannot be read (the child then reads it itself and reports any error properly). The store
  * connection is closed again before returning: SQLite's locking state must never be
  * inherited across fork() (a child's own connection would share the parent's lock
  * bookkeeping and fail with I/O errors). One open per new DAG version is cheap. */
-static json_t *doc_get(const char *store_url, json_t *docs, json_t *gens, uint64_t *gen_ctr,
-                       const char *dag_id, int64_t version, uint64_t *gen)
+static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, int64_t version)
 {
     char key[512];
     doc_key(key, sizeof key, dag_id, version);
     json_t *doc = json_object_get(docs, key);
-    if (doc) {
-        *gen = (uint64_t)json_integer_value(json_object_get(gens, key));
+    if (doc)
         return doc;
-    }
-    *gen = 0;
     struct store *st = store_open(store_url, NULL);
     char *text = NULL;
     int rc = st ? store_dag_version_get(st, dag_id, version, &text, NULL) : -1;
@@ -331,13 +338,9 @@ static json_t *doc_get(const char *store_url, json_t *docs, json_t *gens, uint64
         }
         json_object_set_new(doc, "tasks", by_id);
     }
-    if (json_object_size(docs) >= 64) {
+    if (json_object_size(docs) >= 64)
         json_object_clear(docs);
-        json_object_clear(gens);
-    }
     json_object_set_new(docs, key, doc);
-    *gen = ++*gen_ctr;
-    json_object_set_new(gens, key, json_integer((json_int_t)*gen));
     return doc;
 }
 
@@ -347,8 +350,7 @@ struct server {
     int64_t hb_us;
     const char *ctl;
     pid_t self;
-    json_t *docs, *gens;
-    uint64_t gen;
+    json_t *docs;
     struct child *kids;
     size_t nkids, cap;
     struct pool pool;
@@ -490,47 +492,57 @@ static void handle_kill(struct server *S, char **f)
         exec__kill_session(pid);
 }
 
-/* Hands the try to an idle worker that has its doc; false when there is none. */
-static bool give_to_worker(struct server *S, char **f, long id, uint64_t need)
+/* Hands the try to an idle worker, with its task and the doc's params (a worker forked
+ * before this DAG version was read has not got its doc); false when there is none. */
+static bool give_to_worker(struct server *S, char **f, long id, json_t *doc)
 {
-    for (size_t i = 0; i < S->nkids; i++) {
+    size_t i = 0;
+    while (i < S->nkids && (S->kids[i].id >= 0 || S->kids[i].sock < 0))
+        i++;
+    if (i == S->nkids)
+        return false;
+    json_t *params = json_object_get(doc, "params");
+    char *task = json_dumps(json_object_get(json_object_get(doc, "tasks"), f[4]), JSON_COMPACT);
+    char *pj = params ? json_dumps(params, JSON_COMPACT) : xstrdup("{}");
+    bool ok = false;
+    char *wd = pool_take(&S->pool);
+    /* compact JSON never holds a raw tab or newline */
+    char *line = task && pj ? xasprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[0], f[1],
+                                        f[2], f[3], f[4], f[5], f[6], f[7], f[8], wd ? wd : "",
+                                        task, pj)
+                            : NULL;
+    size_t len = line ? strlen(line) : 0;
+    if (line && len <= WORKER_LINE_MAX) {
         struct child *c = &S->kids[i];
-        if (c->id >= 0 || c->sock < 0 || c->gen < need)
-            continue;
-        char *wd = pool_take(&S->pool);
-        char *line = xasprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3],
-                               f[4], f[5], f[6], f[7], f[8], wd ? wd : "");
-        size_t len = strlen(line);
-        ssize_t w = send(c->sock, line, len, MSG_NOSIGNAL);
-        free(line);
-        if (w != (ssize_t)len) {
-            pool_give(&S->pool, wd);
+        if (send(c->sock, line, len, MSG_NOSIGNAL) == (ssize_t)len) {
+            c->id = id;
+            c->workdir = wd;
+            wd = NULL;
+            reply("STARTED", id, c->pid, 0);
+            ok = true;
+        } else {
             child_close_sock(c); /* gone or stuck: it exits or is reaped */
-            continue;
         }
-        c->id = id;
-        c->workdir = wd;
-        reply("STARTED", id, c->pid, 0);
-        return true;
     }
-    return false;
+    pool_give(&S->pool, wd);
+    free(line);
+    free(task);
+    free(pj);
+    return ok;
 }
 
 static void handle_run(struct server *S, char **f)
 {
     long id = strtol(f[1], NULL, 10);
     int64_t version = strtoll(f[6], NULL, 10);
-    uint64_t need = 0;
-    json_t *doc = version > 0 ? doc_get(S->store_url, S->docs, S->gens, &S->gen, f[2], version,
-                                        &need)
-                              : NULL;
+    json_t *doc = version > 0 ? doc_get(S->store_url, S->docs, f[2], version) : NULL;
     /* Plugins load on first use, here, so every child inherits them loaded. */
     const char *ref = json_string_value(
         json_object_get(json_object_get(json_object_get(doc, "tasks"), f[4]), "run"));
     const struct weir_plugin *plugin = NULL;
     if (ref)
         exec_plugins_find(S->reg, ref, &plugin);
-    if (doc && exec__plugin_reusable(plugin) && give_to_worker(S, f, id, need))
+    if (doc && exec__plugin_reusable(plugin) && give_to_worker(S, f, id, doc))
         return;
     /* NULL (cannot make one): the child tries itself and reports the error */
     char *wd = pool_take(&S->pool);
@@ -548,8 +560,7 @@ static void handle_run(struct server *S, char **f)
                 close(S->kids[i].sock); /* other workers see EOF only from the server */
         if (sv[0] >= 0)
             close(sv[0]);
-        run_child(S->reg, S->store_url, S->hb_us, S->ctl, f, S->docs, doc, version, wd, S->self,
-                  sv[1]);
+        run_child(S->reg, S->store_url, S->hb_us, S->ctl, f, doc, version, wd, S->self, sv[1]);
     }
     if (sv[1] >= 0)
         close(sv[1]);
@@ -567,8 +578,7 @@ static void handle_run(struct server *S, char **f)
         S->cap = S->cap ? S->cap * 2 : 64;
         S->kids = xrealloc(S->kids, S->cap * sizeof *S->kids);
     }
-    S->kids[S->nkids++] = (struct child){.pid = pid, .id = id, .workdir = wd, .sock = sv[0],
-                                         .gen = S->gen};
+    S->kids[S->nkids++] = (struct child){.pid = pid, .id = id, .workdir = wd, .sock = sv[0]};
     reply("STARTED", id, pid, 0);
 }
 
@@ -577,7 +587,7 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
 {
     struct server S = {.reg = reg, .store_url = store_url, .hb_us = hb_us,
                        .ctl = ctl && *ctl ? ctl : NULL, .self = getpid(),
-                       .docs = json_object(), .gens = json_object()};
+                       .docs = json_object()};
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return 1;
     struct sigaction sa = {0};
@@ -666,6 +676,5 @@ int exec_forkserver_main(const struct exec_plugins *reg, const char *store_url, 
     }
     free(S.pool.dirs);
     json_decref(S.docs);
-    json_decref(S.gens);
     return 0;
 }

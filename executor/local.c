@@ -30,6 +30,8 @@
 #include "store/store.h"
 
 #define DEFAULT_KILL_GRACE_US (5 * INT64_C(1000000))
+/* The fork server reads request lines of up to 4 KiB (forksrv.c); ids are checked shorter. */
+#define FS_RUN_HINT_MAX       2048
 
 struct local;
 
@@ -448,10 +450,12 @@ static int fs_request(struct local *ex, struct local_proc *p)
     for (const char *s2 = p->task_id; *s2; s2++)
         if (*s2 == '\t' || *s2 == '\n')
             return -1;
-    /* compact JSON never holds a raw tab or newline */
+    /* compact JSON never holds a raw tab or newline. The run is only a hint: one too long
+     * for the server's request line (a large conf) is left out, and the try asks for it. */
+    const char *run_json = p->run_json && strlen(p->run_json) <= FS_RUN_HINT_MAX ? p->run_json : "";
     char *text = xasprintf("RUN\t%ld\t%s\t%s\t%s\t%d\t%lld\t%d\t%s\n", p->id, p->dag_id,
                            p->run_id, p->task_id, p->try_number, (long long)p->version,
-                           p->max_tries, p->run_json ? p->run_json : "");
+                           p->max_tries, run_json);
     int rc = fs_send(ex, text);
     free(text);
     return rc;

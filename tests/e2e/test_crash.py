@@ -212,10 +212,10 @@ class CrashTest(WeirTest):
 
     def test_workers(self):
         """Tries of a plugin that declares itself reusable (shell) run one after another in
-        worker processes of the fork server; a task with `env` gets a process that ends with
-        its try (its variables never reach a later one); a try that times out in a worker
-        is killed like any other; tries of other plugins get a fresh process each; no worker
-        outlives the scheduler."""
+        worker processes of the fork server, also tries of a DAG read after the worker was
+        forked; a task with `env` gets a process that ends with its try (its variables never
+        reach a later one); a try that times out in a worker is killed like any other;
+        tries of other plugins get a fresh process each; no worker outlives the scheduler."""
         self.use_fixture_plugin()
         marks = os.path.join(self.w.tmp, "marks")
         os.makedirs(marks)
@@ -226,22 +226,21 @@ class CrashTest(WeirTest):
             env = ", env: {FOO: leaked}" if t == "e0" else ""
             lines.append(f"  {t}: {{run: shell.run{needs}{env}, with: {{command: "
                          f"'echo \"${{FOO:-unset}}\" > {marks}/{t}'}}}}")
-        lines.append(f"  slow: {{run: shell.run, needs: [a6], timeout: 1s, with: {{command: "
-                     f"'sleep 30; touch {marks}/slow'}}}}")
-        lines.append("  f1: {run: fixture.echo, needs: [slow], trigger_rule: all_done, with: {msg: x}}")
-        lines.append("  f2: {run: fixture.echo, needs: [f1], with: {msg: y}}")
         self.w.write_dag("w.yaml", "dag: w\ntasks:\n" + "\n".join(lines) + "\n")
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "2"
         p = self.w.start()
         self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
-        self.w.run("dags", "trigger", "w", "--run-id", "r1", check=0)
-        t0 = time.monotonic()
-        st = self.w.wait_run("w", "r1", timeout=60)
-        self.assertLess(time.monotonic() - t0, 25, "the timed-out try was not killed in time")
-        tis = {ti["task_id"]: ti for ti in st["task_instances"]}
-        for t in chain + ["f1", "f2"]:
+
+        def run(dag, timeout=30):
+            self.w.wait_for(lambda: any(d["dag_id"] == dag for d in self.w.json("dags", "list")["dags"]),
+                            10, 0.1, f"dag {dag}")
+            self.w.run("dags", "trigger", dag, "--run-id", "r1", check=0)
+            st = self.w.wait_run(dag, "r1", timeout=timeout)
+            return {ti["task_id"]: ti for ti in st["task_instances"]}
+
+        tis = run("w")
+        for t in chain:
             self.assertEqual(tis[t]["state"], "success", tis[t])
-        self.assertEqual(tis["slow"]["state"], "failed", tis["slow"])
         with open(os.path.join(marks, "e0")) as f:
             self.assertEqual(f.read(), "leaked\n")
         for t in chain[1:]:
@@ -254,8 +253,31 @@ class CrashTest(WeirTest):
         # per try, and never the process that set FOO.
         self.assertLessEqual(len(workers), 2, pid)
         self.assertNotIn(pid["e0"], workers)
-        self.assertNotEqual(pid["f1"], pid["f2"])
-        self.assertFalse({pid["f1"], pid["f2"]} & workers, pid)
+
+        # Another DAG, read after those workers were forked: its first try finds them idle
+        # and runs in one (the server sends a worker the task along with the request).
+        self.w.write_dag("w2.yaml", "dag: w2\nparams: {p: {default: hi}}\ntasks:\n  b1: {run: shell.run, "
+                         f"with: {{command: 'echo \"{{{{ params.p }}}}\" > {marks}/b1'}}}}\n")
+        tis = run("w2")
+        self.assertEqual(tis["b1"]["state"], "success", tis)
+        self.assertIn(tis["b1"]["pid"], workers, (tis, pid))
+        with open(os.path.join(marks, "b1")) as f:
+            self.assertEqual(f.read(), "hi\n")
+
+        # A try that times out in a worker is killed; other plugins' tries get fresh processes.
+        self.w.write_dag("w3.yaml", "dag: w3\ntasks:\n"
+                         f"  slow: {{run: shell.run, timeout: 1s, with: {{command: 'sleep 30; touch {marks}/slow'}}}}\n"
+                         "  f1: {run: fixture.echo, needs: [slow], trigger_rule: all_done, with: {msg: x}}\n"
+                         "  f2: {run: fixture.echo, needs: [f1], with: {msg: y}}\n")
+        t0 = time.monotonic()
+        tis = run("w3", timeout=60)
+        self.assertLess(time.monotonic() - t0, 25, "the timed-out try was not killed in time")
+        self.assertEqual(tis["slow"]["state"], "failed", tis["slow"])
+        self.assertIn(tis["slow"]["pid"], workers, (tis, pid))
+        for t in ("f1", "f2"):
+            self.assertEqual(tis[t]["state"], "success", tis[t])
+        self.assertNotEqual(tis["f1"]["pid"], tis["f2"]["pid"])
+        self.assertFalse({tis["f1"]["pid"], tis["f2"]["pid"]} & workers, tis)
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=20)
         for w in workers:

@@ -1,6 +1,7 @@
 """e2e: `weir standalone` as a service: triggers from the CLI, DAG folder changes picked up
 without a restart, pause, clear, backfill, catchup, and a clean shutdown."""
 import datetime
+import json
 import os
 import signal
 import time
@@ -33,6 +34,20 @@ class StandaloneTest(WeirTest):
         self.assertEqual([t["state"] for t in r["task_instances"]], ["success", "success"])
         logs = self.w.run("tasks", "logs", "two", "m1", "a", check=0).stdout
         self.assertIn("a-m1", logs)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=20), 0)
+
+    def test_large_conf(self):
+        """A run whose conf is larger than the fork server's request line (the executor
+        leaves its run hint out, and the try asks for the run) still runs, with its conf."""
+        self.w.write_dag("big.yaml", "dag: big\nparams: {blob: {type: string, default: ''}}\n"
+                         "tasks:\n  t: {run: shell.run, with: {command: 'echo {{ params.blob | length }}'}}\n")
+        p = self.start()
+        blob = "x" * 6000
+        self.w.run("dags", "trigger", "big", "--run-id", "c1", "--conf", json.dumps({"blob": blob}), check=0)
+        r = self.w.wait_run("big", "c1", timeout=20)
+        self.assertEqual(r["state"], "success", r)
+        self.assertIn("6000", self.w.run("tasks", "logs", "big", "c1", "t", check=0).stdout)
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=20), 0)
 
