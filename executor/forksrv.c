@@ -11,9 +11,9 @@
  * WEIR_PLUGIN_REUSABLE (plugin.h: it leaves nothing behind in the process), whose task
  * sets no `env`, that was not cancelled, and whose end was recorded, does not exit: it
  * tells the server DONE and waits for another try. fork() and the exit that follows cost
- * more than the whole rest of a no-op try on some machines (a VM copying page tables), so
- * a worker saves most of a short try's cost. A worker runs at most WORKER_MAX_TRIES tries,
- * is dismissed after IDLE_MAX_MS without one (or when more than MAX_IDLE wait). It gets
+ * about a third of a no-op try's CPU on a VM that copies page tables slowly, which a
+ * worker saves. A worker runs at most WORKER_MAX_TRIES tries, and is dismissed after
+ * IDLE_MAX_MS without one (or when more than MAX_IDLE wait). It gets
  * the try's task and the doc's params with the request: it may have been forked before
  * that DAG version was read. A try of any other plugin gets a fresh child that exits
  * after it, as before; so does (after its try) a worker whose try set `env`.
@@ -31,12 +31,13 @@
  * connection it closes before forking): children inherit it and skip
  * reading and scanning the doc, which for a DAG of 1000 tasks was most of a try's cost.
  *   server -> executor:  STARTED <id> <pid>  |  FAILED <id> <errno>  |  EXITED <id> <status> <signal>
- * (EXITED also when a worker reports DONE: the try's process is done with it.)
+ * (EXITED also when a worker reports DONE, the try's process being done with it, unless
+ * the executor recorded the try's end itself: see told below.)
  * Server <-> worker, over a socketpair per worker: the RUN line with three fields
  * appended (the lent scratch folder, the task and the doc's params as compact JSON), and
- * "DONE <code> <told>" back (told=1: the executor
- * recorded the try's end over the control socket and knows it is over, so no EXITED).
- * A worker keeps one control-socket connection for all its tries.
+ * "DONE <code> <told>" back (told=1: the executor recorded the try's end over the control
+ * socket and knows it is over, so no EXITED). A worker keeps one control-socket
+ * connection for all its tries.
  * When its stdin closes (the scheduler exited or was killed), the server exits and leaves
  * running children alone: they finish and record their state; the next scheduler adopts
  * them. Workers see their socket close and exit after the try they run.
@@ -52,7 +53,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
