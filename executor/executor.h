@@ -193,7 +193,8 @@ struct exec_local_opts {
      * it (one round trip each on a local socket) instead of each opening a connection of
      * its own; a try whose executor is gone records them itself. Borrowed: it must outlive
      * the executor. */
-    struct store *store;    /* With `store`: how often the executor writes the heartbeats of the tries it forked
+    struct store *store;
+    /* With `store`: how often the executor writes the heartbeats of the tries it forked
      * (0: 5 s), so that a short try needs no heartbeat thread (docs/architecture.md). */
     int64_t heartbeat_us;
 };

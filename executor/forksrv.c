@@ -156,11 +156,6 @@ static int split_tabs(char *line, char **f, int max)
     return nf;
 }
 
-static void doc_key(char *key, size_t size, const char *dag_id, int64_t version)
-{
-    snprintf(key, size, "%s@%lld", dag_id, (long long)version);
-}
-
 /* One try in the child, over the control channel `ctl_fd` when it is connected (>= 0);
  * returns its exit code. */
 static int run_one(const struct exec_plugins *reg, const char *store_url, int64_t hb_us,
@@ -311,7 +306,7 @@ static void run_child(const struct exec_plugins *reg, const char *store_url, int
 static json_t *doc_get(const char *store_url, json_t *docs, const char *dag_id, int64_t version)
 {
     char key[512];
-    doc_key(key, sizeof key, dag_id, version);
+    snprintf(key, sizeof key, "%s@%lld", dag_id, (long long)version);
     json_t *doc = json_object_get(docs, key);
     if (doc)
         return doc;

@@ -13,8 +13,9 @@
  * One background thread, with its own connection opened from opts->store_url (opened
  * lazily, so a short task never pays for it), writes heartbeats and flushes log lines
  * that have waited FLUSH_US. A try with a ctl channel starts that thread only when it
- * runs long enough to need it (bg_poke); its executor writes its heartbeats meanwhile. Log lines are batched (one transaction per batch); flushes
- * are serialized by flush_mu so the store sees lines in order. The main thread flushes
+ * runs long enough to need it (bg_poke); its executor writes its heartbeats meanwhile.
+ * Log lines are batched (one transaction per batch); flushes are serialized by flush_mu
+ * so the store sees lines in order. The main thread flushes
  * itself when a batch is full and always before it writes the final state, so every line
  * is stored before the state says the try ended. */
 #define LOG_MODULE "executor"

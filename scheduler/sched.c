@@ -757,15 +757,14 @@ static int64_t proc_start_us(int pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
                             "%*d %*d %llu", &start) != 1)
         return TS_NONE;
-    f = fopen("/proc/stat", "re");
-    if (!f)
-        return TS_NONE;
-    long long btime = -1;
-    char line[256];
-    while (btime < 0 && fgets(line, sizeof line, f))
-        if (sscanf(line, "btime %lld", &btime) != 1)
-            btime = -1;
-    fclose(f);
+    static long long btime = -1; /* the boot time never changes: read once */
+    if (btime < 0 && (f = fopen("/proc/stat", "re")) != NULL) {
+        char line[256];
+        while (btime < 0 && fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %lld", &btime) != 1)
+                btime = -1;
+        fclose(f);
+    }
     long hz = sysconf(_SC_CLK_TCK);
     if (btime < 0 || hz <= 0)
         return TS_NONE;

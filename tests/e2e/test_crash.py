@@ -24,8 +24,7 @@ class CrashTest(WeirTest):
         self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "3"
         self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "3"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
         run_ids = [f"r{i}" for i in range(4)]
         for r in run_ids:
             self.w.run("dags", "trigger", "c", "--run-id", r, check=0)
@@ -59,8 +58,7 @@ class CrashTest(WeirTest):
                  for i in range(4)]
         self.w.write_dag(f"{dag}.yaml", f"dag: {dag}\ntasks:\n" + "\n".join(tasks) + "\n")
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "1"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
         self.w.run("dags", "trigger", dag, "--run-id", "r1", check=0)
 
         def states():
@@ -143,8 +141,7 @@ class CrashTest(WeirTest):
         self.use_fixture_plugin()
         self.w.write_dag("h.yaml", "dag: h\ntasks:\n  b: {run: fixture.block, with: {ms: 4000}}\n")
         self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
         self.w.run("dags", "trigger", "h", "--run-id", "r1", check=0)
 
         def beating():
@@ -164,8 +161,7 @@ class CrashTest(WeirTest):
         self.w.write_dag("a.yaml", "dag: a\ntasks:\n  b: {run: fixture.block, with: {ms: 4000}}\n")
         self.w.env["WEIR_SCHEDULER__HEARTBEAT_INTERVAL"] = "1"
         self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "1"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
         self.w.run("dags", "trigger", "a", "--run-id", "r1", check=0)
         self.w.wait_for(lambda: self.w.json("runs", "show", "a", "r1")["task_instances"][0]["state"] == "running",
                         20, 0.05, "the try running")
@@ -191,8 +187,7 @@ class CrashTest(WeirTest):
         self.use_fixture_plugin()
         self.w.write_dag("g.yaml", "dag: g\ntasks:\n  b: {run: fixture.block, with: {ms: 60000}}\n")
         self.w.env["WEIR_SCHEDULER__ZOMBIE_TIMEOUT"] = "600"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
         self.w.run("dags", "trigger", "g", "--run-id", "r1", check=0)
         ti = self.w.wait_for(lambda: next((t for t in self.w.json("runs", "show", "g", "r1")["task_instances"]
                                            if t["state"] == "running" and t["pid"]), None),
@@ -228,8 +223,7 @@ class CrashTest(WeirTest):
                          f"'echo \"${{FOO:-unset}}\" > {marks}/{t}'}}}}")
         self.w.write_dag("w.yaml", "dag: w\ntasks:\n" + "\n".join(lines) + "\n")
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "2"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.w.start_synced()
 
         def run(dag, timeout=30):
             self.w.wait_for(lambda: any(d["dag_id"] == dag for d in self.w.json("dags", "list")["dags"]),

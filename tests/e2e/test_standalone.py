@@ -21,9 +21,7 @@ class StandaloneTest(WeirTest):
         self.w.env["WEIR_SCHEDULER__SWEEP_INTERVAL"] = "30"  # events, not the sweep, must drive it
 
     def start(self):
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
-        return p
+        return self.w.start_synced()
 
     def test_trigger_runs_to_success(self):
         self.w.write_dag("two.yaml", TWO)
@@ -77,7 +75,6 @@ class StandaloneTest(WeirTest):
         """DAG files in subfolders, existing or made after the start, are watched too."""
         os.makedirs(os.path.join(self.w.dags, "team", "nested"))
         self.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, 0.05, "startup")
         time.sleep(0.3)
 
         def synced():
@@ -184,8 +181,7 @@ tasks:
                          f'"pwd > {marks}/t{i}.pwd; ls -A > {marks}/t{i}.ls; {litter}"}}}}')
         self.w.write_dag("s.yaml", "dag: s\ntasks:\n" + "\n".join(tasks) + "\n")
         self.w.env["WEIR_EXECUTOR__PARALLELISM"] = "2"
-        p = self.w.start()
-        self.w.wait_for(lambda: "dags folder synced" in self.w.log_text(), 20, what="startup")
+        p = self.start()
         for r in ("r1", "r2"):
             self.w.run("dags", "trigger", "s", "--run-id", r, check=0)
             st = self.w.wait_run("s", r, timeout=60)

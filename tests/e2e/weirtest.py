@@ -114,6 +114,12 @@ class Weir:
         self.procs.append(p)
         return p
 
+    def start_synced(self):
+        """Starts `weir standalone` and returns once it has synced the DAGs folder."""
+        p = self.start()
+        self.wait_for(lambda: "dags folder synced" in self.log_text(), 20, 0.05, "startup")
+        return p
+
     def log_text(self, log_name="standalone.log"):
         try:
             with open(os.path.join(self.tmp, log_name), errors="replace") as f:

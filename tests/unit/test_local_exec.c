@@ -178,7 +178,10 @@ static void test_exit_codes(void **state)
     finish(&loop, ex);
 }
 
-static char *slurp(const char *name)
+/* The contents of file `name` in the test folder without its trailing newline, or NULL if
+ * it cannot be read. With `whole_line`, also NULL until the file holds a whole line (the
+ * shell creates the file before it writes to it). */
+static char *read_mark(const char *name, bool whole_line)
 {
     static char buf[512];
     char p[400];
@@ -191,26 +194,14 @@ static char *slurp(const char *name)
     buf[n] = '\0';
     if (n && buf[n - 1] == '\n')
         buf[n - 1] = '\0';
+    else if (whole_line)
+        return NULL;
     return buf;
 }
 
-/* The file's first line once it is whole (ends in a newline), else NULL. */
-static char *slurp_line(const char *name)
+static char *slurp(const char *name)
 {
-    static char buf[512];
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *nl = strchr(buf, '\n');
-    if (!nl)
-        return NULL;
-    *nl = '\0';
-    return buf;
+    return read_mark(name, false);
 }
 
 static void test_argv_and_group(void **state)
@@ -369,8 +360,7 @@ static void test_close_kill_running(void **state)
     assert_int_equal(launch(ex, "tree", "r3", 0), 0);
     /* let the script start its grandchildren */
     char *gc = NULL;
-    /* the shell creates the file before it writes the pid: wait for the whole line */
-    for (int i = 0; i < 300 && !(gc = slurp_line("gc.r3")); i++) {
+    for (int i = 0; i < 300 && !(gc = read_mark("gc.r3", true)); i++) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
